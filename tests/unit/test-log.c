@@ -1,0 +1,89 @@
+/* test-log: log routing and the redaction that keeps secrets out of log lines. */
+#include "hk-json.h"
+#include "hk-log.h"
+
+#include <string.h>
+
+static void
+test_secret_keys(void)
+{
+	static const struct {
+		const char *key;
+		gboolean secret;
+	} cases[] = {
+	        {"password", TRUE},     {"new_password", TRUE}, {"Passphrase", TRUE},
+	        {"fax_password", TRUE}, {"p12", TRUE},          {"p12_password", TRUE},
+	        {"private_key", TRUE},  {"key", TRUE},          {"key_pem", TRUE},
+	        {"pin", TRUE},          {"resp", TRUE},         {"secret", TRUE},
+	        {"ping", FALSE},        {"keyring", FALSE},     {"user", FALSE},
+	        {"fingerprint", FALSE}, {"email", FALSE},       {"op", FALSE},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_test_message("%s", cases[i].key);
+		g_assert_cmpint(hk_log_key_is_secret(cases[i].key), ==, cases[i].secret);
+	}
+}
+
+static void
+test_redact(void)
+{
+	g_autoptr(json_object) obj = json_tokener_parse(
+	        "{\"user\":\"sindbad\",\"password\":\"Open-Sesame-1\","
+	        "\"nested\":{\"p12_password\":\"AAAbbbCCC\",\"list\":[{\"key\":\"-----BEGIN\"}]},"
+	        "\"count\":3}");
+	g_autofree char *text = hk_log_redact_json(obj);
+
+	g_assert_nonnull(strstr(text, "\"user\":\"sindbad\""));
+	g_assert_nonnull(strstr(text, "\"count\":3"));
+	g_assert_null(strstr(text, "Open-Sesame-1"));
+	g_assert_null(strstr(text, "AAAbbbCCC"));
+	g_assert_null(strstr(text, "-----BEGIN"));
+	g_assert_nonnull(strstr(text, "\"password\":\"***\""));
+	/* the original is left alone */
+	g_assert_cmpstr(hk_json_get_string(obj, "password"), ==, "Open-Sesame-1");
+}
+
+static void
+test_stderr_target(void)
+{
+	if (!g_test_subprocess()) {
+		g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+		g_test_trap_assert_passed();
+		g_test_trap_assert_stderr("*hanko-test[test-log] info: operator message 42*");
+		g_test_trap_assert_stderr("*visible debug line*");
+		g_test_trap_assert_stderr_unmatched("*hidden debug line*");
+		return;
+	}
+	g_assert_cmpint(hk_log_init("hanko-test", TRUE), ==, HK_LOG_STDERR);
+	g_message("operator message %d", 42);
+	g_debug("hidden debug line");
+	hk_log_set_debug(TRUE);
+	g_debug("visible debug line");
+}
+
+static void
+test_syslog_target(void)
+{
+	if (!g_test_subprocess()) {
+		g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+		g_test_trap_assert_passed();
+		g_test_trap_assert_stderr_unmatched("*this goes to syslog*");
+		return;
+	}
+	/* stderr is a pipe to the test, not the journal: a daemon falls back to syslog */
+	g_unsetenv("JOURNAL_STREAM");
+	g_assert_cmpint(hk_log_init("hanko-test", FALSE), ==, HK_LOG_SYSLOG);
+	g_message("this goes to syslog");
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/log/secret-keys", test_secret_keys);
+	g_test_add_func("/log/redact", test_redact);
+	g_test_add_func("/log/stderr", test_stderr_target);
+	g_test_add_func("/log/syslog", test_syslog_target);
+	return g_test_run();
+}
