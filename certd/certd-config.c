@@ -18,10 +18,10 @@ static const HkConfKey certd_keys[] = {
          "Members (hanko-policyd, hanko-milter) may run lookups and register operations"},
         {CERTD_CONF_MAX_CONN_PER_UID, HK_CONF_INT, "64", 1, 100000, NULL,
          "Connections one user id may hold open at once"},
-        {NULL},
+        {0},
 };
 
 const HkConfSection certd_config_sections[] = {
         {CERTD_SECTION, certd_keys},
-        {NULL},
+        {0},
 };

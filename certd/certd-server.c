@@ -49,7 +49,7 @@ op_ping(HkIpcRequest *req, json_object *params, gpointer user_data)
 
 const HkIpcOp certd_ops[] = {
         {HK_CERTD_OP_PING, HK_IPC_ROLE_PUBLIC, NULL, op_ping},
-        {NULL},
+        {0},
 };
 
 /* A missing admin or service group narrows who may do what; it does not stop certd. */

@@ -177,7 +177,7 @@ cmd_call(Ctl *ctl, int argc, char **argv)
 static const CtlCommand commands[] = {
         {"ping", "", "check that hanko-certd answers, and show your roles", cmd_ping},
         {"call", "OP [JSON]", "call any op of certd's socket with JSON params", cmd_call},
-        {NULL},
+        {0},
 };
 
 static char *
@@ -202,7 +202,7 @@ parse_options(Ctl *ctl, int *argc, char ***argv, GError **error)
 	         NULL},
 	        {"timeout", 't', 0, G_OPTION_ARG_INT, &ctl->timeout_ms,
 	         "Milliseconds to wait for a reply (default 30000)", "MS"},
-	        {NULL},
+	        G_OPTION_ENTRY_NULL,
 	};
 	g_autoptr(GOptionContext) context = g_option_context_new("COMMAND [ARGS...]");
 	g_autofree char *help = commands_help();

@@ -59,7 +59,7 @@ parse_options(const HkDaemonSpec *spec, int *argc, char ***argv, HkDaemonOptions
 	        {"debug", 'd', 0, G_OPTION_ARG_NONE, &opts->debug, "Log debug messages", NULL},
 	        {"version", 'V', 0, G_OPTION_ARG_NONE, &opts->version, "Print the version and exit",
 	         NULL},
-	        {NULL},
+	        G_OPTION_ENTRY_NULL,
 	};
 	g_autoptr(GOptionContext) context = g_option_context_new(NULL);
 

@@ -90,21 +90,22 @@ HkLineStatus
 hk_line_reader_next(HkLineReader *reader, const char **line, gsize *len)
 {
 	GByteArray *buf = reader->buf;
-	guint8 *begin = buf->data + reader->start;
-	guint8 *nl;
+	guint8 *begin, *nl;
 
 	g_return_val_if_fail(reader->line_end == 0, HK_LINE_NEED_MORE);
 	/* only look at bytes not scanned before: a 1 MiB line arriving in 4 KiB reads
 	 * must not cost 256 passes over it */
 	if (reader->scanned < reader->start)
 		reader->scanned = reader->start;
-	nl = memchr(buf->data + reader->scanned, '\n', buf->len - reader->scanned);
-	if (nl == NULL) {
+	/* checked before any pointer arithmetic: an empty GByteArray's data is NULL */
+	if (reader->scanned >= buf->len ||
+	    (nl = memchr(buf->data + reader->scanned, '\n', buf->len - reader->scanned)) == NULL) {
 		reader->scanned = buf->len;
 		if (buf->len - reader->start > reader->max_line)
 			return HK_LINE_TOO_LONG;
 		return HK_LINE_NEED_MORE;
 	}
+	begin = buf->data + reader->start;
 	*len = (gsize)(nl - begin);
 	if (*len > reader->max_line)
 		return HK_LINE_TOO_LONG;
