@@ -103,8 +103,13 @@ certd_start(HkDaemon *daemon, GError **error)
 	server->groups.admin_gid = role_group(config, CERTD_CONF_ADMIN_GROUP);
 	server->groups.service_gid = role_group(config, CERTD_CONF_SERVICE_GROUP);
 	server->ipc = hk_ipc_server_new(certd_ops, server, &options);
+	if (!certd_listen(daemon, server, error)) {
+		hk_ipc_server_free(server->ipc);
+		g_free(server);
+		return FALSE;
+	}
 	hk_daemon_set_data(daemon, server);
-	return certd_listen(daemon, server, error);
+	return TRUE;
 }
 
 /* Role groups may change on reload; the socket's path and mode need a restart. */

@@ -28,6 +28,15 @@ typedef struct {
 	HkIpcClient *client;
 } Ctl;
 
+static void
+ctl_clear(Ctl *ctl)
+{
+	g_clear_pointer(&ctl->client, hk_ipc_client_free);
+	g_clear_pointer(&ctl->config_path, g_free);
+	g_clear_pointer(&ctl->socket_path, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Ctl, ctl_clear)
+
 typedef int (*CtlFunc)(Ctl *ctl, int argc, char **argv);
 
 typedef struct {
@@ -248,8 +257,7 @@ int
 main(int argc, char **argv)
 {
 	g_autoptr(GError) error = NULL;
-	Ctl ctl = {.timeout_ms = 30000};
-	int status;
+	g_auto(Ctl) ctl = {.timeout_ms = 30000};
 
 	if (!parse_options(&ctl, &argc, &argv, &error)) {
 		fprintf(stderr, "hankoctl: %s (try --help)\n", error->message);
@@ -267,9 +275,5 @@ main(int argc, char **argv)
 		fprintf(stderr, "hankoctl: %s\n", error->message);
 		return EXIT_CONFIG;
 	}
-	status = dispatch(&ctl, argc - 1, argv + 1);
-	hk_ipc_client_free(ctl.client);
-	g_free(ctl.config_path);
-	g_free(ctl.socket_path);
-	return status;
+	return dispatch(&ctl, argc - 1, argv + 1);
 }

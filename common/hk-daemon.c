@@ -147,22 +147,26 @@ run(HkDaemon *daemon)
 
 	take_systemd_fds(daemon);
 	daemon->loop = g_main_loop_new(NULL, FALSE);
-	if (!daemon->spec->start(daemon, &error)) {
-		g_critical("cannot start: %s", error->message);
-		return 1;
-	}
+	/* before start(): a signal that comes as soon as the socket exists must find its
+	 * handler, not the default action; GLib holds it until the loop runs */
 	sources[0] = g_unix_signal_add(SIGTERM, on_quit_signal, daemon);
 	sources[1] = g_unix_signal_add(SIGINT, on_quit_signal, daemon);
 	sources[2] = g_unix_signal_add(SIGHUP, on_hup, daemon);
-	g_message("%s %s started", daemon->spec->name, HANKO_VERSION);
-	notify("READY=1\nSTATUS=running");
-	g_main_loop_run(daemon->loop);
-	notify("STOPPING=1");
+	if (daemon->spec->start(daemon, &error)) {
+		g_message("%s %s started", daemon->spec->name, HANKO_VERSION);
+		notify("READY=1\nSTATUS=running");
+		g_main_loop_run(daemon->loop);
+		notify("STOPPING=1");
+		if (daemon->spec->stop != NULL)
+			daemon->spec->stop(daemon);
+		g_message("%s stopped", daemon->spec->name);
+	} else {
+		/* not g_critical: that is for programming errors, and fatal under G_DEBUG */
+		g_warning("cannot start: %s", error->message);
+		daemon->status = 1;
+	}
 	for (guint i = 0; i < G_N_ELEMENTS(sources); i++)
 		g_source_remove(sources[i]);
-	if (daemon->spec->stop != NULL)
-		daemon->spec->stop(daemon);
-	g_message("%s stopped", daemon->spec->name);
 	return daemon->status;
 }
 
@@ -191,17 +195,19 @@ hk_daemon_main(const HkDaemonSpec *spec, int argc, char **argv)
 	g_set_prgname(spec->name);
 	if (!parse_options(spec, &argc, &argv, &opts, &error)) {
 		fprintf(stderr, "%s: %s (try --help)\n", spec->name, error->message);
+		g_free(opts.config_path);
 		return EXIT_USAGE;
 	}
-	daemon.config_path = opts.config_path;
+	daemon.config_path = opts.config_path; /* freed by daemon_clear() */
 	if (opts.version) {
 		printf("%s %s\n", spec->name, HANKO_VERSION);
+		daemon_clear(&daemon);
 		return 0;
 	}
 	daemon.config = hk_config_load(daemon.config_path, spec->sections, &error);
 	if (daemon.config == NULL) {
 		fprintf(stderr, "%s: %s\n", spec->name, error->message);
-		g_free(daemon.config_path);
+		daemon_clear(&daemon);
 		return EXIT_CONFIG;
 	}
 	if (opts.check_config) {

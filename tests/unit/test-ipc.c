@@ -544,6 +544,8 @@ test_peer_credentials(Fixture *fx, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 
 	if (g_test_subprocess()) {
+		/* this process's fixture made a directory that nobody could remove later */
+		g_rmdir(fx->dir);
 		denied_child();
 		return;
 	}
