@@ -8,6 +8,7 @@
  * from inside hk_ipc_async_call().
  */
 #include "hk-ipc.h"
+#include "hk-ipc-private.h"
 
 #include <errno.h>
 #include <glib-unix.h>
@@ -208,31 +209,11 @@ on_readable(gint fd, GIOCondition cond, gpointer data)
 }
 
 static gboolean
-flush_out(HkIpcAsync *client)
-{
-	while (client->out_sent < client->out->len) {
-		ssize_t n = send(client->fd, client->out->str + client->out_sent,
-		                 client->out->len - client->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return TRUE;
-		if (n < 0)
-			return FALSE;
-		client->out_sent += (gsize)n;
-	}
-	g_string_truncate(client->out, 0);
-	client->out_sent = 0;
-	return TRUE;
-}
-
-static gboolean
 on_writable(gint fd, GIOCondition cond, gpointer data)
 {
 	HkIpcAsync *client = data;
 
-	if (!flush_out(client)) {
+	if (!hk_ipc_send_pending(client->fd, client->out, &client->out_sent)) {
 		client->out_source = 0;
 		lose_connection(client, g_strerror(errno));
 		return G_SOURCE_REMOVE;

@@ -7,6 +7,7 @@
  * reorder replies on a connection, or run a handler for a peer whose roles do not allow it.
  */
 #include "hk-ipc.h"
+#include "hk-ipc-private.h"
 #include "hk-log.h"
 
 #include <errno.h>
@@ -119,23 +120,10 @@ reply_line(json_object *id, json_object *result, const char *code, const char *m
 static gboolean
 conn_write(HkIpcConn *conn)
 {
-	while (conn->out_sent < conn->out->len) {
-		ssize_t n = send(conn->fd, conn->out->str + conn->out_sent,
-		                 conn->out->len - conn->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return TRUE;
-		if (n < 0) {
-			g_debug("pid %d: send: %s", (int)conn->peer.pid, g_strerror(errno));
-			return FALSE;
-		}
-		conn->out_sent += (gsize)n;
-	}
-	g_string_truncate(conn->out, 0);
-	conn->out_sent = 0;
-	return TRUE;
+	if (hk_ipc_send_pending(conn->fd, conn->out, &conn->out_sent))
+		return TRUE;
+	g_debug("pid %d: send: %s", (int)conn->peer.pid, g_strerror(errno));
+	return FALSE;
 }
 
 /* Moves the replies at the head of the queue to the output, in order, and sends. */
