@@ -1,33 +1,184 @@
 /*
- * certd: hanko-certd's parts, shared by its main.c, hankoctl and the tests.
+ * certd: hanko-certd's shared state and the helpers its parts use.
+ *
+ * certd alone holds the CA key and writes its state directory and database. Parts:
+ *   certd-server.c   life cycle, ping, events.watch         certd-config.c  [certd] keys
+ *   certd-db.c       schema migrations                      certd-store.c   atomic files
+ *   certd-audit.c    audit table, audit.list                certd-work.c    worker threads
+ *   certd-keys.c     key specs, generation, serials, checks
+ *   certd-ca.c       ca.* ops and the CA engine             certd-crl.c     the CRL
+ *   certd-client.c   cert.issue/list/show/p12/revoke/lookup
+ *   certd-servercert.c csr.create, cert.import/export/assign
+ *   certd-users.c    user.*, auth.verify, fax.verify        certd-smime.c   smime.*
  */
 #pragma once
 
 #include "hk-config.h"
 #include "hk-daemon.h"
+#include "hk-db.h"
 #include "hk-ipc.h"
+#include "hk-ossl.h"
 
 G_BEGIN_DECLS
 
 #define CERTD_SECTION "certd"
 
 /* [certd] keys */
-#define CERTD_CONF_SOCKET           "socket"
-#define CERTD_CONF_SOCKET_MODE      "socket_mode"
-#define CERTD_CONF_SOCKET_GROUP     "socket_group"
-#define CERTD_CONF_ADMIN_GROUP      "admin_group"
-#define CERTD_CONF_SERVICE_GROUP    "service_group"
-#define CERTD_CONF_MAX_CONN_PER_UID "max_connections_per_uid"
+#define CERTD_CONF_SOCKET              "socket"
+#define CERTD_CONF_SOCKET_MODE         "socket_mode"
+#define CERTD_CONF_SOCKET_GROUP        "socket_group"
+#define CERTD_CONF_ADMIN_GROUP         "admin_group"
+#define CERTD_CONF_SERVICE_GROUP       "service_group"
+#define CERTD_CONF_MAX_CONN_PER_UID    "max_connections_per_uid"
+#define CERTD_CONF_STATE_DIR           "state_dir"
+#define CERTD_CONF_DEFAULT_KEY         "default_key"
+#define CERTD_CONF_DEFAULT_DAYS        "default_days"
+#define CERTD_CONF_DEFAULT_PROFILE     "default_profile"
+#define CERTD_CONF_P12_FORMAT          "p12_format"
+#define CERTD_CONF_KEEP_P12_PASSWORD   "keep_p12_password"
+#define CERTD_CONF_CRL_URL             "crl_url"
+#define CERTD_CONF_CRL_VALIDITY        "crl_validity"
+#define CERTD_CONF_SERVICE_DIR         "service_dir"
+#define CERTD_CONF_RELOAD_SMTPD        "reload_smtpd"
+#define CERTD_CONF_RELOAD_SMTP         "reload_smtp"
+#define CERTD_CONF_RELOAD_SUBMISSION   "reload_submission"
+#define CERTD_CONF_RELOAD_GATEWAY      "reload_gateway"
+#define CERTD_CONF_RELOAD_TIMEOUT      "reload_timeout"
+#define CERTD_CONF_EXPIRY_WARNING_DAYS "expiry_warning_days"
 
-/* The sections hanko-certd reads (NULL-terminated). */
+/* The sections hanko-certd reads (terminated by {NULL}). */
 extern const HkConfSection certd_config_sections[];
 
-/* The op table of certd's socket. */
-extern const HkIpcOp certd_ops[];
-
-/* The daemon's state, built by certd_start() from the configuration. */
-typedef struct _CertdServer CertdServer;
+typedef struct {
+	HkDaemon *daemon;
+	HkConfig *config; /* the running configuration (owned by the daemon) */
+	HkDb *db;
+	char *state_dir;
+	HkIpcServer *ipc;
+	HkIpcGroupRoles groups;
+	gint64 started; /* monotonic, us */
+	/* the CA; NULL until ca.init or ca.import */
+	X509 *ca_cert;
+	EVP_PKEY *ca_key;
+	GThreadPool *workers;
+	guint work_in_flight;
+	guint crl_timer;
+	guint expiry_timer;
+} CertdState;
 
 extern const HkDaemonSpec certd_daemon_spec;
+
+/* Op tables, one per part; certd-server.c registers them all. */
+extern const HkIpcOp certd_core_ops[];
+extern const HkIpcOp certd_audit_ops[];
+extern const HkIpcOp certd_ca_ops[];
+extern const HkIpcOp certd_client_ops[];
+extern const HkIpcOp certd_servercert_ops[];
+extern const HkIpcOp certd_user_ops[];
+extern const HkIpcOp certd_smime_ops[];
+
+/* Roles as op tables use them. */
+#define CERTD_ADMIN   HK_IPC_ROLE_ADMIN
+#define CERTD_SERVICE (HK_IPC_ROLE_SERVICE | HK_IPC_ROLE_ADMIN)
+#define CERTD_PUBLIC  HK_IPC_ROLE_PUBLIC
+
+/* ----- certd-server.c ----- */
+
+/* Sends an event to every events.watch stream. data: transfer full, may be NULL. */
+void certd_emit(CertdState *state, const char *event, json_object *data);
+/* Opens the database and loads the CA from state_dir; used by start() and by tests. */
+CertdState *certd_state_open(HkConfig *config, GError **error);
+void certd_state_free(CertdState *state);
+
+/* ----- certd-db.c ----- */
+
+extern const char *const certd_db_migrations[];
+
+/* ----- certd-store.c: files under state_dir ----- */
+
+/*
+ * Writes data to dir/name through a temporary file: written, fsynced, renamed, and the
+ * directory fsynced, so a crash leaves the old file or the new one, never a torn one.
+ */
+gboolean certd_store_write(const char *dir, const char *name, const void *data, gsize len,
+                           guint mode, GError **error);
+/* Creates dir (and parents) with mode; an existing directory is fine. */
+gboolean certd_store_mkdir(const char *dir, guint mode, GError **error);
+/* Removes a directory tree that certd created (regular files and directories only). */
+gboolean certd_store_remove_tree(const char *dir, GError **error);
+/* Reads a file certd wrote. */
+gboolean certd_store_read(const char *path, char **data, gsize *len, GError **error);
+
+/* ----- certd-work.c: crypto off the main loop ----- */
+
+/* Runs in a worker thread: no database, no IPC, no CertdState fields but the CA. */
+typedef gboolean (*CertdWorkFunc)(CertdState *state, gpointer data, GError **error);
+/* Runs back in the main loop with the work's outcome (error NULL on success). It ends the
+ * request. */
+typedef void (*CertdDoneFunc)(CertdState *state, HkIpcRequest *request, gpointer data,
+                              const GError *error);
+
+void certd_work_start(CertdState *state, HkIpcRequest *request, CertdWorkFunc work,
+                      CertdDoneFunc done, gpointer data, GDestroyNotify free_data);
+/* Waits for all work in flight (shutdown, tests). */
+void certd_work_drain(CertdState *state);
+
+/* ----- certd-audit.c ----- */
+
+void certd_audit_finish(HkIpcRequest *request, json_object *params, const char *code,
+                        const char *message, gpointer state);
+
+/* ----- certd-keys.c ----- */
+
+/* "rsa:2048" ... "ec:p384", within the allowed list (NULL-terminated). */
+gboolean certd_key_spec_check(const char *spec, const char *const *allowed, GError **error);
+EVP_PKEY *certd_key_generate(const char *spec, GError **error);
+/* "rsa:2048", "ec:p256" for a key. */
+char *certd_key_describe(EVP_PKEY *key);
+/* A random positive serial of 127 bits (RFC 5280 allows 20 octets). */
+ASN1_INTEGER *certd_serial_random(GError **error);
+/* Upper-case hex without colons. */
+char *certd_serial_to_hex(const ASN1_INTEGER *serial);
+/* Checks e-mail syntax (local@domain, printable ASCII, one @, a dot-free local part is ok). */
+gboolean certd_check_email(const char *email, GError **error);
+/* Checks a common name: 1..64 characters of valid UTF-8, no control characters. */
+gboolean certd_check_cn(const char *cn, GError **error);
+/* A password of n characters from an alphabet without look-alikes (0/O, 1/l/I ...). */
+char *certd_password_generate(guint n);
+/* Sets notBefore = now - 5 minutes (clock skew) and notAfter = now + days. */
+gboolean certd_cert_set_validity(X509 *cert, guint days, GError **error);
+/* Adds an extension given in openssl.cnf syntax (name "keyUsage", value "critical,..."),
+ * with issuer and subject in ctx for AKI/SKI. */
+gboolean certd_cert_add_ext(X509 *cert, X509 *issuer, int nid, const char *value, GError **error);
+/* Times and PEM for replies. */
+char *certd_time_iso(gint64 unix_seconds);
+gint64 certd_asn1_time_to_unix(const ASN1_TIME *time);
+char *certd_cert_to_pem(X509 *cert);
+json_object *certd_json_base64(const void *data, gsize len);
+
+/* The error replies most handlers need. */
+#define certd_return_invalid(req, ...)                                                             \
+	hk_ipc_request_return_error((req), HK_IPC_ERR_INVALID_ARGUMENT, __VA_ARGS__)
+#define certd_return_not_found(req, ...)                                                           \
+	hk_ipc_request_return_error((req), HK_IPC_ERR_NOT_FOUND, __VA_ARGS__)
+
+/* ----- certd-ca.c / certd-crl.c ----- */
+
+/* Loads state_dir/ca/{ca.crt,ca.key} when present. */
+gboolean certd_ca_load(CertdState *state, GError **error);
+/* Fails with "no CA yet: run hankoctl ca init" when there is none. */
+gboolean certd_ca_require(CertdState *state, GError **error);
+/* Signs cert with the CA key (SHA-256). Thread-safe. */
+gboolean certd_ca_sign(CertdState *state, X509 *cert, GError **error);
+/* Regenerates, signs and writes the CRL (ca/crl.pem, ca/crl.der) from the database. */
+gboolean certd_crl_update(CertdState *state, GError **error);
+/* Schedules the CRL's refresh before nextUpdate lapses. */
+void certd_crl_schedule(CertdState *state);
+/* RFC 5280 reason code for "keyCompromise" etc. (case-insensitive), -1 if unknown. */
+int certd_crl_reason_code(const char *name);
+/* The reason names, for error messages. */
+const char *certd_crl_reason_list(void);
+/* The ca.crl op (service): {crl_pem, der_base64, crl_number, this_update, next_update}. */
+void certd_op_ca_crl(HkIpcRequest *req, json_object *params, gpointer data);
 
 G_END_DECLS

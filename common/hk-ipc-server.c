@@ -63,6 +63,8 @@ struct _HkIpcRequest {
 	json_object *id;
 	const HkIpcOp *op;
 	char *reply; /* the reply line, once returned */
+	HkIpcFinishFunc finish; /* set for audited ops */
+	gpointer finish_data;
 };
 
 static void conn_close(HkIpcConn *conn);
@@ -304,6 +306,10 @@ dispatch(HkIpcConn *conn, json_object *msg, const HkIpcRequestFields *fields)
 	}
 	req = request_new(conn, msg, fields->id);
 	req->op = op;
+	if (op->flags & HK_IPC_OP_AUDIT) {
+		req->finish = server->options.finish_func;
+		req->finish_data = server->options.finish_data;
+	}
 	if (fields->params == NULL)
 		json_object_object_add(msg, "params", json_object_new_object());
 	op->handler(req, json_object_object_get(msg, "params"), server->user_data);
@@ -526,8 +532,7 @@ hk_ipc_server_new(const HkIpcOp *ops, gpointer user_data, const HkIpcServerOptio
 	if (server->options.max_in_flight == 0)
 		server->options.max_in_flight = DEFAULT_IN_FLIGHT;
 	server->op_index = g_hash_table_new(g_str_hash, g_str_equal);
-	for (const HkIpcOp *op = ops; op->name != NULL; op++)
-		g_hash_table_insert(server->op_index, (gpointer)op->name, (gpointer)op);
+	hk_ipc_server_add_ops(server, ops);
 	server->listeners = g_ptr_array_new_with_free_func((GDestroyNotify)listener_free);
 	server->conns = g_hash_table_new_full(NULL, NULL, (GDestroyNotify)conn_unref, NULL);
 	server->per_uid = g_hash_table_new(NULL, NULL);
@@ -555,6 +560,15 @@ hk_ipc_server_free(HkIpcServer *server)
 	g_hash_table_destroy(server->per_uid);
 	g_hash_table_destroy(server->op_index);
 	g_free(server);
+}
+
+void
+hk_ipc_server_add_ops(HkIpcServer *server, const HkIpcOp *ops)
+{
+	for (const HkIpcOp *op = ops; op != NULL && op->name != NULL; op++) {
+		if (!g_hash_table_insert(server->op_index, (gpointer)op->name, (gpointer)op))
+			g_critical("op %s is defined twice", op->name);
+	}
 }
 
 static gboolean
@@ -749,9 +763,21 @@ hk_ipc_request_subscribe(HkIpcRequest *request)
 	request->conn->subscribed = TRUE;
 }
 
+/* Tells the server's finish_func how an audited op ended, whether or not its client
+ * is still there to read the reply: the op happened either way. */
+static void
+request_audit(HkIpcRequest *request, const char *code, const char *message)
+{
+	if (request->finish == NULL)
+		return;
+	request->finish(request, json_object_object_get(request->msg, "params"), code, message,
+			request->finish_data);
+}
+
 void
 hk_ipc_request_return(HkIpcRequest *request, json_object *result)
 {
+	request_audit(request, NULL, NULL);
 	request_finish(request, reply_line(request->id, result, NULL, NULL));
 	json_object_put(result);
 }
@@ -765,6 +791,7 @@ hk_ipc_request_return_error(HkIpcRequest *request, const char *code, const char 
 	va_start(args, format);
 	message = g_strdup_vprintf(format, args);
 	va_end(args);
+	request_audit(request, code, message);
 	request_finish(request, reply_line(request->id, NULL, code, message));
 }
 

@@ -157,7 +157,19 @@ typedef struct {
 	guint roles;              /* any of these roles may call it */
 	const HkIpcParam *params; /* terminated by {NULL}; NULL: takes none */
 	HkIpcHandler handler;
+	guint flags; /* HkIpcOpFlags */
 } HkIpcOp;
+
+typedef enum {
+	HK_IPC_OP_AUDIT = 1 << 0, /* a mutating op: the server's finish_func hears its outcome */
+} HkIpcOpFlags;
+
+/*
+ * Called as a request of an HK_IPC_OP_AUDIT op ends, before its reply is sent, with the
+ * validated params and the error code (NULL on success) and message it ended with.
+ */
+typedef void (*HkIpcFinishFunc)(HkIpcRequest *request, json_object *params, const char *code,
+				const char *message, gpointer user_data);
 
 /* Checks params against the op's table -> invalid_argument naming the parameter. */
 gboolean hk_ipc_check_params(const HkIpcOp *op, json_object *params, GError **error);
@@ -171,11 +183,15 @@ typedef struct {
 	guint max_in_flight;           /* requests read ahead per connection; 0: 64 */
 	HkIpcRoleFunc role_func;       /* NULL: every peer is PUBLIC only */
 	gpointer role_data;
+	HkIpcFinishFunc finish_func; /* NULL: none */
+	gpointer finish_data;
 } HkIpcServerOptions;
 
 HkIpcServer *
 hk_ipc_server_new(const HkIpcOp *ops, gpointer user_data, const HkIpcServerOptions *options);
 void hk_ipc_server_free(HkIpcServer *server);
+/* Adds another op table (a daemon may keep one per area); names must not repeat. */
+void hk_ipc_server_add_ops(HkIpcServer *server, const HkIpcOp *ops);
 
 /*
  * Creates, binds and listens on path with the given mode (and group, unless -1),

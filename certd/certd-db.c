@@ -1,0 +1,78 @@
+/*
+ * certd-db: hanko-certd's database schema, as migrations applied in order by hk-db.
+ *
+ * Never edit a migration that has shipped: append a new one. Times are unix seconds (UTC).
+ * The database is the source of truth; the files under state_dir (certificates, P12s,
+ * profile.json) are written before the row that names them is committed.
+ */
+#include "certd.h"
+
+const char *const certd_db_migrations[] = {
+        /* 1: users, certificates, assignments, S/MIME recipients, CRL state, audit */
+        "CREATE TABLE users ("
+        "  id INTEGER PRIMARY KEY,"
+        "  name TEXT NOT NULL UNIQUE,"
+        "  password_hash TEXT,"
+        "  require_signature INTEGER NOT NULL DEFAULT 0,"
+        "  fax_allowed INTEGER NOT NULL DEFAULT 0,"
+        "  fax_password_hash TEXT,"
+        "  created INTEGER NOT NULL,"
+        "  updated INTEGER NOT NULL);"
+        "CREATE TABLE user_emails ("
+        "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+        "  email TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+        "  PRIMARY KEY (user_id, email));"
+        /* kind client: issued here; server: a CSR made here or an imported certificate */
+        "CREATE TABLE certs ("
+        "  id INTEGER PRIMARY KEY,"
+        "  kind TEXT NOT NULL CHECK (kind IN ('client', 'server')),"
+        "  name TEXT UNIQUE,"
+        "  serial TEXT UNIQUE,"
+        "  user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,"
+        "  cn TEXT NOT NULL,"
+        "  email TEXT,"
+        "  key_type TEXT NOT NULL,"
+        "  profile TEXT,"
+        "  days INTEGER,"
+        "  memo TEXT,"
+        "  subject TEXT,"
+        "  issuer TEXT,"
+        "  not_before INTEGER,"
+        "  not_after INTEGER,"
+        "  fingerprint TEXT UNIQUE,"
+        "  pubkey_fingerprint TEXT,"
+        "  status TEXT NOT NULL,"
+        "  revoked_at INTEGER,"
+        "  revoke_reason TEXT,"
+        "  p12_password TEXT,"
+        "  dir TEXT NOT NULL UNIQUE,"
+        "  created INTEGER NOT NULL);"
+        "CREATE INDEX certs_pubkey ON certs(pubkey_fingerprint);"
+        "CREATE INDEX certs_user ON certs(user_id);"
+        "CREATE TABLE assignments ("
+        "  service TEXT PRIMARY KEY,"
+        "  cert_id INTEGER NOT NULL REFERENCES certs(id),"
+        "  assigned INTEGER NOT NULL);"
+        "CREATE TABLE smime_certs ("
+        "  email TEXT PRIMARY KEY COLLATE NOCASE,"
+        "  cert_pem TEXT NOT NULL,"
+        "  fingerprint TEXT NOT NULL,"
+        "  not_after INTEGER NOT NULL,"
+        "  registered INTEGER NOT NULL);"
+        "CREATE TABLE crl ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  number INTEGER NOT NULL,"
+        "  this_update INTEGER NOT NULL,"
+        "  next_update INTEGER NOT NULL);"
+        "CREATE TABLE audit ("
+        "  id INTEGER PRIMARY KEY,"
+        "  time INTEGER NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  pid INTEGER NOT NULL,"
+        "  op TEXT NOT NULL,"
+        "  subject TEXT,"
+        "  outcome TEXT NOT NULL,"
+        "  message TEXT);"
+        "CREATE INDEX audit_time ON audit(time);",
+        NULL,
+};

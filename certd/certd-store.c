@@ -1,0 +1,124 @@
+/*
+ * certd-store: the files under certd's state directory, written so that a crash at any
+ * moment leaves either the old file or the new one, complete.
+ *
+ * Talks to: the file system only.
+ * Must never: leave a torn file, write a file wider than asked, or follow a symlink
+ * planted where it writes.
+ */
+#include "certd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static gboolean
+set_errno_error(GError **error, int err, const char *what, const char *path)
+{
+	g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s", what, path,
+	            g_strerror(err));
+	return FALSE;
+}
+
+static gboolean
+write_all(int fd, const void *data, gsize len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return FALSE;
+		p += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+static gboolean
+fsync_dir(const char *dir, GError **error)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return set_errno_error(error, errno, "cannot open directory", dir);
+	rc = fsync(fd);
+	close(fd);
+	if (rc != 0)
+		return set_errno_error(error, errno, "cannot sync directory", dir);
+	return TRUE;
+}
+
+gboolean
+certd_store_write(const char *dir, const char *name, const void *data, gsize len, guint mode,
+                  GError **error)
+{
+	g_autofree char *path = g_build_filename(dir, name, NULL);
+	g_autofree char *tmp = g_strdup_printf("%s/.%s.tmp-XXXXXX", dir, name);
+	int fd, saved;
+
+	/* mkostemp creates 0600; fchmod sets the final mode before any byte is written */
+	fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return set_errno_error(error, errno, "cannot create", tmp);
+	if (fchmod(fd, mode) != 0 || !write_all(fd, data, len) || fsync(fd) != 0) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		return set_errno_error(error, saved, "cannot write", path);
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		saved = errno;
+		unlink(tmp);
+		return set_errno_error(error, saved, "cannot write", path);
+	}
+	return fsync_dir(dir, error);
+}
+
+gboolean
+certd_store_mkdir(const char *dir, guint mode, GError **error)
+{
+	if (g_mkdir_with_parents(dir, (int)mode) != 0)
+		return set_errno_error(error, errno, "cannot create directory", dir);
+	return TRUE;
+}
+
+gboolean
+certd_store_remove_tree(const char *dir, GError **error)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	if (d == NULL)
+		return TRUE; /* already gone */
+	while ((name = g_dir_read_name(d)) != NULL) {
+		g_autofree char *path = g_build_filename(dir, name, NULL);
+		struct stat st;
+
+		if (lstat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (!certd_store_remove_tree(path, error))
+				return FALSE;
+		} else if (unlink(path) != 0) {
+			return set_errno_error(error, errno, "cannot remove", path);
+		}
+	}
+	if (rmdir(dir) != 0 && errno != ENOENT)
+		return set_errno_error(error, errno, "cannot remove", dir);
+	return TRUE;
+}
+
+gboolean
+certd_store_read(const char *path, char **data, gsize *len, GError **error)
+{
+	return g_file_get_contents(path, data, len, error);
+}
