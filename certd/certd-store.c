@@ -83,6 +83,53 @@ certd_store_write(const char *dir, const char *name, const void *data, gsize len
 	return fsync_dir(dir, error);
 }
 
+static gboolean
+write_new_file(const char *dir, const CertdStoreFile *file, GError **error)
+{
+	g_autofree char *path = g_build_filename(dir, file->name, NULL);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int saved;
+
+	if (fd < 0)
+		return set_errno_error(error, errno, "cannot create", path);
+	if (fchmod(fd, file->mode) != 0 || !write_all(fd, file->data, file->len) ||
+	    fsync(fd) != 0) {
+		saved = errno;
+		close(fd);
+		return set_errno_error(error, saved, "cannot write", path);
+	}
+	if (close(fd) != 0)
+		return set_errno_error(error, errno, "cannot write", path);
+	return TRUE;
+}
+
+gboolean
+certd_store_write_dir(const char *dir, const CertdStoreFile *files, guint n, GError **error)
+{
+	g_autofree char *parent = g_path_get_dirname(dir);
+
+	if (mkdir(dir, 0700) != 0)
+		return set_errno_error(error, errno, "cannot create directory", dir);
+	/* a new directory: no temporary names needed, nobody knows of it until the row is in */
+	for (guint i = 0; i < n; i++) {
+		if (!write_new_file(dir, &files[i], error)) {
+			certd_store_remove_tree(dir, NULL);
+			return FALSE;
+		}
+	}
+	if (!fsync_dir(dir, error) || !fsync_dir(parent, error)) {
+		certd_store_remove_tree(dir, NULL);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+certd_store_sync_dir(const char *dir, GError **error)
+{
+	return fsync_dir(dir, error);
+}
+
 gboolean
 certd_store_mkdir(const char *dir, guint mode, GError **error)
 {

@@ -102,6 +102,23 @@ extern const char *const certd_db_migrations[];
  */
 gboolean certd_store_write(const char *dir, const char *name, const void *data, gsize len,
                            guint mode, GError **error);
+/* One file of a new directory written by certd_store_write_dir(). */
+typedef struct {
+	const char *name;
+	const void *data;
+	gsize len;
+	guint mode;
+} CertdStoreFile;
+
+/*
+ * Creates dir (0700; it must not exist) with n files in it, durably: each file written and
+ * fsynced, then dir and its parent fsynced once. On failure the directory is removed. A
+ * crash midway leaves a directory no database row names, which certd removes at start.
+ */
+gboolean
+certd_store_write_dir(const char *dir, const CertdStoreFile *files, guint n, GError **error);
+/* fsyncs a directory, so renames and creations inside it are durable. */
+gboolean certd_store_sync_dir(const char *dir, GError **error);
 /* Creates dir (and parents) with mode; an existing directory is fine. */
 gboolean certd_store_mkdir(const char *dir, guint mode, GError **error);
 /* Removes a directory tree that certd created (regular files and directories only). */
