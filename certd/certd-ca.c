@@ -201,18 +201,20 @@ ca_write(CertdState *state, X509 *cert, EVP_PKEY *key, GError **error)
 	gsize key_len = 0;
 	g_autoptr(HkSecret) key_pem = key_to_pem(key, &key_len);
 
+	CertdStoreFile files[2];
+
 	if (cert_pem == NULL || key_pem == NULL)
 		return hk_ossl_set_error(error, "cannot encode the CA");
-	if (!certd_store_mkdir(tmp, 0700, error) ||
-	    !certd_store_write(tmp, "ca.key", key_pem, key_len, 0600, error) ||
-	    !certd_store_write(tmp, "ca.crt", cert_pem, strlen(cert_pem), 0644, error))
+	files[0] = (CertdStoreFile){"ca.key", key_pem, key_len, 0600};
+	files[1] = (CertdStoreFile){"ca.crt", cert_pem, strlen(cert_pem), 0644};
+	if (!certd_store_write_dir(tmp, files, G_N_ELEMENTS(files), error))
 		return FALSE;
 	if (rename(tmp, dir) != 0) {
 		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot rename %s: %s",
 		            tmp, g_strerror(errno));
 		return FALSE;
 	}
-	return TRUE;
+	return certd_store_sync_dir(state->state_dir, error);
 }
 
 static json_object *
