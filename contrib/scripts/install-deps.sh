@@ -7,7 +7,8 @@ set -eu
 
 build_pkgs="cmake ninja-build gcc pkg-config libglib2.0-dev libjson-c-dev libssl-dev
 libsqlite3-dev libsystemd-dev libcrypt-dev"
-test_pkgs="$build_pkgs openssl clang libclang-rt-14-dev"
+# the test suite runs real peers: the openssl CLI, NSS's pk12util, Postfix and swaks
+test_pkgs="$build_pkgs openssl clang libclang-rt-14-dev libnss3-tools whois postfix swaks"
 
 case "${1:-build}" in
 build) wanted=$build_pkgs ;;
@@ -29,6 +30,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# Postfix's package asks what kind of mail system this is; the tests run private
+# instances of their own, so the system one is left unconfigured
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 # shellcheck disable=SC2086 # the list is meant to split
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
