@@ -155,6 +155,16 @@ hk_test_certd_log(HkTestCertd *certd)
 	return log;
 }
 
+/* "" rather than NULL for no output: callers search it */
+static char *
+bytes_to_string(GBytes *bytes)
+{
+	gsize len = 0;
+	const char *data = bytes ? g_bytes_get_data(bytes, &len) : NULL;
+
+	return data ? g_strndup(data, len) : g_strdup("");
+}
+
 int
 hk_test_runv(const char *stdin_data, char **out, char **err, const char *const *argv)
 {
@@ -174,9 +184,9 @@ hk_test_runv(const char *stdin_data, char **out, char **err, const char *const *
 	if (!g_subprocess_communicate(proc, in, NULL, &out_bytes, &err_bytes, &error))
 		g_error("%s: %s", argv[0], error->message);
 	if (out != NULL)
-		*out = g_strndup(g_bytes_get_data(out_bytes, NULL), g_bytes_get_size(out_bytes));
+		*out = bytes_to_string(out_bytes);
 	if (err != NULL)
-		*err = g_strndup(g_bytes_get_data(err_bytes, NULL), g_bytes_get_size(err_bytes));
+		*err = bytes_to_string(err_bytes);
 	if (!g_subprocess_get_if_exited(proc))
 		return 128 + g_subprocess_get_term_sig(proc);
 	return g_subprocess_get_exit_status(proc);
