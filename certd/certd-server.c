@@ -227,6 +227,7 @@ certd_start(HkDaemon *daemon, GError **error)
 		return FALSE;
 	}
 	certd_crl_schedule(state);
+	certd_servercert_schedule(state);
 	hk_daemon_set_data(daemon, state);
 	return TRUE;
 }

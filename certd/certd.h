@@ -195,6 +195,11 @@ void certd_crl_schedule(CertdState *state);
 int certd_crl_reason_code(const char *name);
 /* The reason names, for error messages. */
 const char *certd_crl_reason_list(void);
+/* ----- certd-servercert.c ----- */
+
+/* Warns about in-use certificates close to expiry, now and every 24 hours. */
+void certd_servercert_schedule(CertdState *state);
+
 /* The ca.crl op (service): {crl_pem, der_base64, crl_number, this_update, next_update}. */
 void certd_op_ca_crl(HkIpcRequest *req, json_object *params, gpointer data);
 
