@@ -133,6 +133,7 @@
 #define HK_CERTD_KEY_COMMAND     "command"
 #define HK_CERTD_KEY_EXIT_STATUS "exit_status"
 #define HK_CERTD_KEY_OUTPUT      "output"
+#define HK_CERTD_KEY_TIMED_OUT   "timed_out" /* bool: killed after reload_timeout */
 
 /* users */
 #define HK_CERTD_KEY_ATTR             "key"               /* user.set: attribute name */
@@ -147,6 +148,7 @@
 #define HK_CERTD_KEY_UPDATED          "updated"
 #define HK_CERTD_KEY_SKIPPED          "skipped"
 #define HK_CERTD_KEY_ERRORS           "errors"
+#define HK_CERTD_KEY_LINE             "line"              /* user.import errors: line number */
 #define HK_CERTD_KEY_OK               "ok" /* auth.verify / fax.verify: bool */
 
 /* audit */

@@ -327,6 +327,7 @@ queue_request(HkIpcAsync *client, Call *call, const char *op, json_object *param
 	line = hk_json_to_string(req);
 	g_string_append(client->out, line);
 	g_string_append_c(client->out, '\n');
+	explicit_bzero(line, strlen(line)); /* it may hold a password */
 	if (client->out_source == 0)
 		client->out_source = g_unix_fd_add(client->fd, G_IO_OUT, on_writable, client);
 }

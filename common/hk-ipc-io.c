@@ -5,6 +5,7 @@
 #include "hk-ipc-private.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 
 gboolean
@@ -22,6 +23,8 @@ hk_ipc_send_pending(int fd, GString *out, gsize *sent)
 			return FALSE;
 		*sent += (gsize)n;
 	}
+	/* requests may carry passwords (auth.verify): do not leave them in freed memory */
+	explicit_bzero(out->str, out->len);
 	g_string_truncate(out, 0);
 	*sent = 0;
 	return TRUE;

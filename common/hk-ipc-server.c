@@ -62,7 +62,7 @@ struct _HkIpcRequest {
 	json_object *msg; /* the parsed request; params live inside it */
 	json_object *id;
 	const HkIpcOp *op;
-	char *reply; /* the reply line, once returned */
+	char *reply;            /* the reply line, once returned */
 	HkIpcFinishFunc finish; /* set for audited ops */
 	gpointer finish_data;
 };
@@ -771,7 +771,7 @@ request_audit(HkIpcRequest *request, const char *code, const char *message)
 	if (request->finish == NULL)
 		return;
 	request->finish(request, json_object_object_get(request->msg, "params"), code, message,
-			request->finish_data);
+	                request->finish_data);
 }
 
 void
