@@ -8,7 +8,9 @@ set -eu
 build_pkgs="cmake ninja-build gcc pkg-config libglib2.0-dev libjson-c-dev libssl-dev
 libsqlite3-dev libsystemd-dev libcrypt-dev"
 # the test suite runs real peers: the openssl CLI, NSS's pk12util, Postfix and swaks
-test_pkgs="$build_pkgs openssl clang libclang-rt-14-dev libnss3-tools whois postfix swaks"
+# (with the Perl TLS modules it needs for --tls, which are only recommended)
+test_pkgs="$build_pkgs openssl clang libclang-rt-14-dev libnss3-tools whois postfix swaks
+libnet-ssleay-perl libio-socket-ssl-perl"
 
 case "${1:-build}" in
 build) wanted=$build_pkgs ;;

@@ -22,8 +22,11 @@ cmake --build "$build" -j "$jobs"
 echo "== unit and integration tests"
 ctest --test-dir "$build" --output-on-failure -j "$jobs" -L 'unit|integration|fax'
 
+echo "== benchmarks, as a smoke check (small counts; numbers in BENCHMARKS.md)"
+ctest --test-dir "$build" --output-on-failure -L bench
+
 echo "== fuzz (clang, libFuzzer, ${HANKO_FUZZ_SECONDS:-60} s a target)"
 CC=clang cmake -S "$root" -B "$fuzz_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DHANKO_WERROR=ON -DHANKO_FUZZ=ON -DHANKO_FUZZ_SECONDS="${HANKO_FUZZ_SECONDS:-60}" >/dev/null
-cmake --build "$fuzz_build" -j "$jobs" --target fuzz-jsonline
+cmake --build "$fuzz_build" -j "$jobs" --target fuzz-jsonline fuzz-policy
 ctest --test-dir "$fuzz_build" --output-on-failure -L fuzz

@@ -1,9 +1,12 @@
 /*
  * hk-test-postfix: a private Postfix instance for integration tests: its own config and
- * queue directories under a temporary directory, listening on free loopback ports, started
- * with "postfix -c DIR start" and stopped with "postfix -c DIR stop". The Debian package's
- * /etc/postfix/main.cf must list the directory in alternate_config_directories (and
- * maillog_file_prefixes): the harness adds that line itself when it is missing.
+ * queue directories under a temporary directory, listening on free loopback ports. The
+ * master daemon runs in the foreground as the test's child ("master -s -c DIR", what
+ * "postfix -c DIR start-fg" runs), logging to stdout (maillog_file = /dev/stdout) which
+ * goes to DIR/maillog, and dies with the test. "postfix -c DIR start" would need
+ * DIR in /etc/postfix/main.cf's alternate_config_directories and maillog_file_prefixes;
+ * this way the system's Postfix files are never touched (they need not even exist).
+ * Needs root (Postfix's master) and the Debian packages postfix and openssl.
  */
 #pragma once
 

@@ -1,0 +1,443 @@
+/*
+ * policyd-policy: the Postfix policy delegation listener (check_policy_service).
+ *
+ * Many connections in the GLib main loop, each with its own decoder and output buffer.
+ * Postfix reuses a connection for request after request; a request whose answer needs
+ * certd waits for it while the next ones are read, and replies leave in request order.
+ * A malformed request is logged and its connection closed, as Postfix's own policy
+ * servers do; Postfix then tempfails that transaction and opens a new connection.
+ *
+ * Talks to: Postfix smtpd (policy requests), policyd_check() for the decisions.
+ * Must never: block the main loop, answer out of order, read without bound while replies
+ * wait to be sent, or let one connection's garbage affect another.
+ */
+#include "policyd-server.h"
+#include "policyd-listen.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_CHUNK        16384
+#define MAX_IN_FLIGHT     16          /* requests read ahead on one connection */
+#define OUT_HIGH_WATER    (64 * 1024) /* stop reading while this much waits to be sent */
+#define ACCEPTS_PER_WAKE  16
+#define REFUSAL_LOG_EVERY (10 * G_USEC_PER_SEC)
+
+typedef struct {
+	PolicydPolicy *policy;
+	int fd;
+	guint source;
+	char *path; /* unlinked at shutdown when we created it */
+} Listener;
+
+struct _PolicydPolicy {
+	PolicydState *state;
+	GPtrArray *listeners;
+	GHashTable *conns; /* Conn* set */
+	guint max_connections;
+	gint64 last_refusal_log;
+	guint refused;
+};
+
+typedef struct {
+	gint refs;
+	PolicydPolicy *policy; /* NULL once closed */
+	int fd;
+	PolicydDecoder decoder;
+	GByteArray *in; /* read, not yet decoded */
+	gsize in_pos;
+	GString *out;
+	gsize out_sent;
+	GQueue jobs; /* Job*, in arrival order */
+	guint in_source, out_source;
+	gboolean eof;
+	gboolean processing; /* inside conn_process(): replies decided now must not re-enter */
+} Conn;
+
+typedef struct {
+	Conn *conn; /* a reference */
+	PolicydRequest request;
+	char *reply;     /* NULL until decided */
+	gboolean orphan; /* the connection closed while it was being decided */
+} Job;
+
+static void conn_close(Conn *conn);
+static void conn_process(Conn *conn);
+static void conn_update_watches(Conn *conn);
+
+static Conn *
+conn_ref(Conn *conn)
+{
+	conn->refs++;
+	return conn;
+}
+
+static void
+conn_unref(Conn *conn)
+{
+	if (--conn->refs > 0)
+		return;
+	policyd_decoder_clear(&conn->decoder);
+	g_byte_array_unref(conn->in);
+	g_string_free(conn->out, TRUE);
+	g_free(conn);
+}
+
+static void
+job_free(Job *job)
+{
+	policyd_request_clear(&job->request);
+	g_free(job->reply);
+	conn_unref(job->conn);
+	g_free(job);
+}
+
+/* ----- output ----- */
+
+static gboolean
+conn_write(Conn *conn)
+{
+	while (conn->out_sent < conn->out->len) {
+		ssize_t n = send(conn->fd, conn->out->str + conn->out_sent,
+		                 conn->out->len - conn->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return TRUE;
+		if (n < 0)
+			return FALSE;
+		conn->out_sent += (gsize)n;
+	}
+	g_string_truncate(conn->out, 0);
+	conn->out_sent = 0;
+	return TRUE;
+}
+
+/* Moves decided replies from the head of the queue to the output, in order, and sends. */
+static void
+conn_flush(Conn *conn)
+{
+	Job *job;
+
+	while ((job = g_queue_peek_head(&conn->jobs)) != NULL && job->reply != NULL) {
+		g_queue_pop_head(&conn->jobs);
+		g_string_append(conn->out, job->reply);
+		job_free(job);
+	}
+	if (!conn_write(conn)) {
+		g_debug("policy connection: send: %s", g_strerror(errno));
+		conn_close(conn);
+		return;
+	}
+	if (conn->eof && g_queue_is_empty(&conn->jobs) && conn->out->len == 0) {
+		conn_close(conn);
+		return;
+	}
+	conn_update_watches(conn);
+}
+
+static gboolean
+on_writable(gint fd, GIOCondition cond, gpointer data)
+{
+	Conn *conn = data;
+
+	conn->out_source = 0;
+	conn_ref(conn);
+	conn_flush(conn);
+	conn_unref(conn);
+	return G_SOURCE_REMOVE;
+}
+
+/* ----- requests ----- */
+
+static void
+on_decided(const PolicydDecision *decision, gpointer data)
+{
+	Job *job = data;
+	Conn *conn = job->conn;
+
+	if (job->orphan) {
+		job_free(job);
+		return;
+	}
+	job->reply = policyd_reply_format(decision->action);
+	if (conn->policy == NULL || g_queue_peek_head(&conn->jobs) != job)
+		return; /* an earlier request still waits; it flushes this one too */
+	conn_ref(conn);
+	conn_flush(conn);
+	if (conn->policy != NULL && !conn->processing)
+		conn_process(conn); /* input held back while the queue was full */
+	conn_unref(conn);
+}
+
+static void
+job_start(Conn *conn, PolicydRequest *request)
+{
+	Job *job = g_new0(Job, 1);
+
+	job->conn = conn_ref(conn);
+	job->request = *request;
+	g_queue_push_tail(&conn->jobs, job);
+	policyd_check(conn->policy->state, &job->request, "policy", on_decided, job);
+}
+
+static gboolean
+conn_wants_input(Conn *conn)
+{
+	return !conn->eof && conn->in_pos >= conn->in->len &&
+	       g_queue_get_length(&conn->jobs) < MAX_IN_FLIGHT && conn->out->len < OUT_HIGH_WATER;
+}
+
+static void
+conn_decode(Conn *conn)
+{
+	g_autoptr(GError) error = NULL;
+	PolicydRequest request = {0};
+	gsize consumed = 0;
+	PolicydDecodeStatus status;
+
+	status = policyd_decoder_feed(&conn->decoder, (const char *)conn->in->data + conn->in_pos,
+	                              conn->in->len - conn->in_pos, &consumed, &request, &error);
+	conn->in_pos += consumed;
+	if (status == POLICYD_DECODE_ERROR) {
+		g_warning("policy client on fd %d: malformed request (%s); closing the connection",
+		          conn->fd, error->message);
+		conn_close(conn);
+	} else if (status == POLICYD_DECODE_READY) {
+		job_start(conn, &request);
+	}
+}
+
+/* Decodes what was read while there is room for more requests and replies. */
+static void
+conn_process(Conn *conn)
+{
+	conn->processing = TRUE;
+	while (conn->policy != NULL && conn->in_pos < conn->in->len &&
+	       g_queue_get_length(&conn->jobs) < MAX_IN_FLIGHT && conn->out->len < OUT_HIGH_WATER)
+		conn_decode(conn);
+	conn->processing = FALSE;
+	if (conn->policy == NULL)
+		return;
+	if (conn->in_pos >= conn->in->len) {
+		g_byte_array_set_size(conn->in, 0);
+		conn->in_pos = 0;
+	}
+	if (conn->eof && g_queue_is_empty(&conn->jobs) && conn->out->len == 0) {
+		conn_close(conn);
+		return;
+	}
+	conn_update_watches(conn);
+}
+
+static gboolean
+on_readable(gint fd, GIOCondition cond, gpointer data)
+{
+	Conn *conn = data;
+	guint8 buf[READ_CHUNK];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+		return G_SOURCE_CONTINUE;
+	conn_ref(conn);
+	if (n <= 0) {
+		conn->eof = TRUE;
+		conn->in_source = 0;
+		if (n < 0)
+			g_debug("policy connection: recv: %s", g_strerror(errno));
+	} else {
+		g_byte_array_append(conn->in, buf, (guint)n);
+	}
+	conn_process(conn);
+	conn_unref(conn);
+	return n <= 0 ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+static void
+conn_update_watches(Conn *conn)
+{
+	gboolean want_in = conn_wants_input(conn);
+
+	if (want_in && conn->in_source == 0)
+		conn->in_source =
+		        g_unix_fd_add(conn->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, conn);
+	else if (!want_in)
+		g_clear_handle_id(&conn->in_source, g_source_remove);
+	if (conn->out->len > 0 && conn->out_source == 0)
+		conn->out_source = g_unix_fd_add(conn->fd, G_IO_OUT, on_writable, conn);
+}
+
+static void
+conn_close(Conn *conn)
+{
+	Job *job;
+
+	if (conn->policy == NULL)
+		return;
+	g_clear_handle_id(&conn->in_source, g_source_remove);
+	g_clear_handle_id(&conn->out_source, g_source_remove);
+	close(conn->fd);
+	conn->fd = -1;
+	/* the checks in flight hold their jobs: they end them when they are answered */
+	while ((job = g_queue_pop_head(&conn->jobs)) != NULL) {
+		if (job->reply != NULL)
+			job_free(job);
+		else
+			job->orphan = TRUE;
+	}
+	g_hash_table_remove(conn->policy->conns, conn);
+	conn->policy = NULL;
+	conn_unref(conn);
+}
+
+/* ----- listeners ----- */
+
+static void
+refuse(PolicydPolicy *policy, int fd)
+{
+	gint64 now = g_get_monotonic_time();
+
+	close(fd);
+	policy->refused++;
+	if (now - policy->last_refusal_log < REFUSAL_LOG_EVERY)
+		return;
+	g_warning("policy: %u connection(s) refused: max_connections (%u) reached", policy->refused,
+	          policy->max_connections);
+	policy->refused = 0;
+	policy->last_refusal_log = now;
+}
+
+static void
+accept_one(PolicydPolicy *policy, int fd)
+{
+	Conn *conn;
+
+	if (g_hash_table_size(policy->conns) >= policy->max_connections) {
+		refuse(policy, fd);
+		return;
+	}
+	conn = g_new0(Conn, 1);
+	conn->refs = 1; /* owned by policy->conns until closed */
+	conn->policy = policy;
+	conn->fd = fd;
+	policyd_decoder_init(&conn->decoder);
+	conn->in = g_byte_array_new();
+	conn->out = g_string_sized_new(256);
+	g_queue_init(&conn->jobs);
+	g_hash_table_add(policy->conns, conn);
+	conn_update_watches(conn);
+}
+
+static gboolean
+on_listener_readable(gint lfd, GIOCondition cond, gpointer data)
+{
+	Listener *listener = data;
+
+	for (guint i = 0; i < ACCEPTS_PER_WAKE; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				g_warning("policy: accept: %s", g_strerror(errno));
+			break;
+		}
+		accept_one(listener->policy, fd);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+listener_free(Listener *listener)
+{
+	g_clear_handle_id(&listener->source, g_source_remove);
+	if (listener->fd >= 0)
+		close(listener->fd);
+	if (listener->path != NULL)
+		unlink(listener->path);
+	g_free(listener->path);
+	g_free(listener);
+}
+
+static void
+add_listener(PolicydPolicy *policy, int fd, char *path)
+{
+	Listener *listener = g_new0(Listener, 1);
+
+	listener->policy = policy;
+	listener->fd = fd;
+	listener->path = path;
+	listener->source = g_unix_fd_add(fd, G_IO_IN, on_listener_readable, listener);
+	g_ptr_array_add(policy->listeners, listener);
+}
+
+gboolean
+policyd_policy_listen(PolicydPolicy *policy, const char *spec, guint mode, gid_t group,
+                      GError **error)
+{
+	char *path = NULL;
+	int fd = policyd_listen(spec, mode, group, &path, error);
+
+	if (fd < 0)
+		return FALSE;
+	add_listener(policy, fd, path);
+	g_info("policy: listening on %s", spec);
+	return TRUE;
+}
+
+gboolean
+policyd_policy_listen_fd(PolicydPolicy *policy, int fd, GError **error)
+{
+	if (!policyd_listen_check_fd(fd, error)) {
+		close(fd);
+		return FALSE;
+	}
+	add_listener(policy, fd, NULL);
+	g_info("policy: listening on socket fd %d from systemd", fd);
+	return TRUE;
+}
+
+PolicydPolicy *
+policyd_policy_new(PolicydState *state)
+{
+	PolicydPolicy *policy = g_new0(PolicydPolicy, 1);
+
+	policy->state = state;
+	policy->listeners = g_ptr_array_new_with_free_func((GDestroyNotify)listener_free);
+	policy->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
+	policy->max_connections = 1000;
+	return policy;
+}
+
+void
+policyd_policy_set_max_connections(PolicydPolicy *policy, guint max)
+{
+	policy->max_connections = max;
+}
+
+guint
+policyd_policy_get_n_connections(PolicydPolicy *policy)
+{
+	return g_hash_table_size(policy->conns);
+}
+
+void
+policyd_policy_free(PolicydPolicy *policy)
+{
+	GList *conns;
+
+	if (policy == NULL)
+		return;
+	g_ptr_array_free(policy->listeners, TRUE);
+	conns = g_hash_table_get_keys(policy->conns);
+	for (GList *l = conns; l != NULL; l = l->next)
+		conn_close(l->data);
+	g_list_free(conns);
+	g_hash_table_destroy(policy->conns);
+	g_free(policy);
+}

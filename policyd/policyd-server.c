@@ -1,0 +1,338 @@
+/*
+ * policyd-server: hanko-policyd's life cycle (listeners, certd client, cache, admin
+ * socket, the auth module) and policyd_check(), the path of every policy question.
+ *
+ * Talks to: hanko-certd (one asynchronous client, shared), Postfix (policy and auth
+ * listeners), hankoctl (admin socket), systemd (socket activation by FileDescriptorName:
+ * policy, auth, admin).
+ * Must never: start with an action template it cannot expand, or log a secret (policy
+ * requests carry none; the auth module keeps passwords to itself).
+ */
+#include "policyd-server.h"
+
+#include <gio/gio.h>
+
+/* ----- the decision path ----- */
+
+typedef struct {
+	PolicydState *state;
+	PolicydSettings *settings; /* the one the request started with */
+	const PolicydRequest *request;
+	const char *origin;
+	PolicydCheckFunc func;
+	gpointer data;
+} Check;
+
+/* Control characters from the client become '?' so a log line stays one line. */
+static char *
+printable(const char *text)
+{
+	char *copy = g_strdup(text ? text : "");
+
+	for (char *p = copy; *p != '\0'; p++) {
+		if ((guchar)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	return copy;
+}
+
+static void
+log_decision(const Check *check, const PolicydDecision *decision)
+{
+	const PolicydRequest *req = check->request;
+	g_autofree char *client = printable(req->client_name ? req->client_name : "unknown");
+	g_autofree char *address = printable(req->client_address);
+	g_autofree char *sender = printable(req->sender);
+	g_autofree char *user = printable(decision->user ? decision->user : "-");
+	g_autofree char *prefix =
+	        decision->fingerprint ? g_strndup(decision->fingerprint, 11) : g_strdup("-");
+
+	if (decision->outcome == POLICYD_OUTCOME_NOT_JUDGED) {
+		g_debug("%s: client=%s[%s] protocol_state=%s not judged: DUNNO", check->origin,
+		        client, address, req->protocol_state ? req->protocol_state : "");
+		return;
+	}
+	g_message("%s: client=%s[%s] sender=<%s> fingerprint=%s user=%s outcome=%s action=%s",
+	          check->origin, client, address, sender, prefix, user,
+	          policyd_outcome_name(decision->outcome), decision->action);
+}
+
+static void
+check_answer(Check *check, const PolicydLookup *lookup)
+{
+	g_auto(PolicydDecision) decision;
+
+	policyd_decide(check->request, lookup, check->settings, g_get_real_time() / G_USEC_PER_SEC,
+	               &decision);
+	log_decision(check, &decision);
+	check->func(&decision, check->data);
+}
+
+static void
+check_free(Check *check)
+{
+	policyd_settings_unref(check->settings);
+	g_free(check);
+}
+
+static void
+on_lookup(const PolicydLookup *lookup, gpointer data)
+{
+	Check *check = data;
+
+	check_answer(check, lookup);
+	check_free(check);
+}
+
+void
+policyd_check(PolicydState *state, const PolicydRequest *request, const char *origin,
+              PolicydCheckFunc func, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *fingerprint = NULL;
+	const PolicydLookup *hit = NULL;
+	gboolean pubkey = FALSE;
+	Check check = {state, state->settings, request, origin, func, user_data};
+
+	if (policyd_needs_lookup(request, state->settings)) {
+		fingerprint = policyd_request_fingerprint(request, &pubkey, &error);
+		if (fingerprint == NULL)
+			g_warning("%s: %s (hanko needs smtpd_tls_fingerprint_digest = sha256)",
+			          origin, error->message);
+		else if ((hit = policyd_cache_get(state->cache, fingerprint, pubkey)) == NULL) {
+			Check *later = g_memdup2(&check, sizeof(check));
+
+			policyd_settings_ref(later->settings);
+			policyd_cache_fetch(state->cache, fingerprint, pubkey, on_lookup, later);
+			return;
+		}
+	}
+	check_answer(&check, hit);
+}
+
+/* ----- listeners ----- */
+
+static gboolean
+socket_group(HkConfig *config, gid_t *gid, GError **error)
+{
+	if (hk_daemon_lookup_group(
+	            hk_config_get_string(config, POLICYD_SECTION, POLICYD_CONF_SOCKET_GROUP), gid,
+	            error))
+		return TRUE;
+	g_prefix_error(error, "[%s] %s: ", POLICYD_SECTION, POLICYD_CONF_SOCKET_GROUP);
+	return FALSE;
+}
+
+static gboolean
+listen_policy(PolicydState *state, GError **error)
+{
+	HkConfig *config = state->config;
+	const char *const *specs =
+	        hk_config_get_list(config, POLICYD_SECTION, POLICYD_CONF_POLICY_LISTEN);
+	guint mode = hk_config_get_mode(config, POLICYD_SECTION, POLICYD_CONF_SOCKET_MODE);
+	gboolean activated = FALSE;
+	gid_t group;
+	int fd;
+
+	while ((fd = hk_daemon_take_listen_fd(state->daemon, "policy")) >= 0) {
+		activated = TRUE;
+		if (!policyd_policy_listen_fd(state->policy, fd, error))
+			return FALSE;
+	}
+	if (activated)
+		return TRUE;
+	if (!socket_group(config, &group, error))
+		return FALSE;
+	for (guint i = 0; specs != NULL && specs[i] != NULL; i++) {
+		if (!policyd_policy_listen(state->policy, specs[i], mode, group, error)) {
+			g_prefix_error(error, "[%s] %s: ", POLICYD_SECTION,
+			               POLICYD_CONF_POLICY_LISTEN);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
+listen_auth(PolicydState *state, GError **error)
+{
+	HkConfig *config = state->config;
+	const char *const *specs =
+	        hk_config_get_list(config, POLICYD_SECTION, POLICYD_CONF_AUTH_LISTEN);
+	guint mode = hk_config_get_mode(config, POLICYD_SECTION, POLICYD_CONF_SOCKET_MODE);
+	int fd = hk_daemon_take_listen_fd(state->daemon, "auth");
+	gid_t group;
+
+	if (fd < 0 && (specs == NULL || specs[0] == NULL))
+		return TRUE; /* no authentication service wanted */
+	state->auth = policyd_auth_new(config, state->certd);
+	if (fd >= 0) {
+		do {
+			if (!policyd_auth_listen_fd(state->auth, fd, error))
+				return FALSE;
+		} while ((fd = hk_daemon_take_listen_fd(state->daemon, "auth")) >= 0);
+		return TRUE;
+	}
+	if (!socket_group(config, &group, error))
+		return FALSE;
+	for (guint i = 0; specs[i] != NULL; i++) {
+		if (!policyd_auth_listen(state->auth, specs[i], mode, group, error)) {
+			g_prefix_error(error, "[%s] %s: ", POLICYD_SECTION,
+			               POLICYD_CONF_AUTH_LISTEN);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/* A missing admin group leaves the admin socket to root; it does not stop policyd. */
+static gid_t
+admin_gid(HkConfig *config)
+{
+	const char *name = hk_config_get_string(config, POLICYD_SECTION, POLICYD_CONF_ADMIN_GROUP);
+	g_autoptr(GError) error = NULL;
+	gid_t gid;
+
+	if (!hk_daemon_lookup_group(name, &gid, &error)) {
+		g_warning("[%s] %s: %s; only root may use the admin socket", POLICYD_SECTION,
+		          POLICYD_CONF_ADMIN_GROUP, error->message);
+		return (gid_t)-1;
+	}
+	return gid;
+}
+
+static gboolean
+listen_admin(PolicydState *state, GError **error)
+{
+	const char *path =
+	        hk_config_get_string(state->config, POLICYD_SECTION, POLICYD_CONF_ADMIN_SOCKET);
+	int fd = hk_daemon_take_listen_fd(state->daemon, "admin");
+
+	state->admin_roles.admin_gid = admin_gid(state->config);
+	state->admin_roles.service_gid = (gid_t)-1;
+	state->admin = policyd_admin_new(state);
+	if (fd >= 0)
+		return hk_ipc_server_listen_fd(state->admin, fd, error);
+	if (path == NULL || *path == '\0')
+		return TRUE;
+	if (hk_ipc_server_listen_path(state->admin, path, 0660, state->admin_roles.admin_gid,
+	                              error))
+		return TRUE;
+	g_prefix_error(error, "[%s] %s: ", POLICYD_SECTION, POLICYD_CONF_ADMIN_SOCKET);
+	return FALSE;
+}
+
+/* ----- the daemon ----- */
+
+static void
+state_free(PolicydState *state)
+{
+	if (state == NULL)
+		return;
+	/* the cache answers the lookups still waiting, so whoever asked must still be there */
+	g_clear_pointer(&state->policy, policyd_policy_free);
+	g_clear_pointer(&state->cache, policyd_cache_free);
+	g_clear_pointer(&state->admin, hk_ipc_server_free);
+	g_clear_pointer(&state->auth, policyd_auth_free);
+	g_clear_pointer(&state->certd, hk_ipc_async_free);
+	g_clear_pointer(&state->settings, policyd_settings_unref);
+	g_free(state);
+}
+
+static gboolean
+policyd_start(HkDaemon *daemon, GError **error)
+{
+	PolicydState *state = g_new0(PolicydState, 1);
+	HkConfig *config = hk_daemon_get_config(daemon);
+
+	state->daemon = daemon;
+	state->config = config;
+	state->settings = policyd_settings_new(config, error);
+	if (state->settings == NULL) {
+		state_free(state);
+		return FALSE;
+	}
+	state->certd = hk_ipc_async_new(
+	        hk_config_get_string(config, POLICYD_SECTION, POLICYD_CONF_CERTD_SOCKET));
+	state->cache = policyd_cache_new(state->certd, config);
+	state->policy = policyd_policy_new(state);
+	policyd_policy_set_max_connections(
+	        state->policy,
+	        (guint)hk_config_get_int(config, POLICYD_SECTION, POLICYD_CONF_MAX_CONNECTIONS));
+	if (!listen_policy(state, error) || !listen_auth(state, error) ||
+	    !listen_admin(state, error)) {
+		state_free(state);
+		return FALSE;
+	}
+	hk_daemon_set_data(daemon, state);
+	return TRUE;
+}
+
+static gboolean
+restart_key_changed(HkConfig *old, HkConfig *config, const char *key)
+{
+	if (g_strcmp0(key, POLICYD_CONF_POLICY_LISTEN) == 0 ||
+	    g_strcmp0(key, POLICYD_CONF_AUTH_LISTEN) == 0)
+		return !g_strv_equal(
+		        (const char *const *)hk_config_get_list(old, POLICYD_SECTION, key),
+		        (const char *const *)hk_config_get_list(config, POLICYD_SECTION, key));
+	if (g_strcmp0(key, POLICYD_CONF_SOCKET_MODE) == 0)
+		return hk_config_get_mode(old, POLICYD_SECTION, key) !=
+		       hk_config_get_mode(config, POLICYD_SECTION, key);
+	return g_strcmp0(hk_config_get_string(old, POLICYD_SECTION, key),
+	                 hk_config_get_string(config, POLICYD_SECTION, key)) != 0;
+}
+
+/* Templates, the TLS minimum, the judged state, TTLs, the cache size, the certd timeout,
+ * the connection cap and the admin group follow a reload; sockets need a restart. */
+static gboolean
+policyd_reload(HkDaemon *daemon, HkConfig *config, GError **error)
+{
+	PolicydState *state = hk_daemon_get_data(daemon);
+	static const char *const restart_keys[] = {
+	        POLICYD_CONF_POLICY_LISTEN,
+	        POLICYD_CONF_AUTH_LISTEN,
+	        POLICYD_CONF_ADMIN_SOCKET,
+	        POLICYD_CONF_SOCKET_MODE,
+	        POLICYD_CONF_SOCKET_GROUP,
+	        POLICYD_CONF_CERTD_SOCKET,
+	        NULL,
+	};
+	PolicydSettings *settings = policyd_settings_new(config, error);
+
+	if (settings == NULL)
+		return FALSE;
+	for (guint i = 0; restart_keys[i] != NULL; i++) {
+		if (restart_key_changed(state->config, config, restart_keys[i]))
+			g_message("[%s] %s changed; it takes effect at the next restart",
+			          POLICYD_SECTION, restart_keys[i]);
+	}
+	/* checks in flight keep the settings they started with (they hold a reference) */
+	g_clear_pointer(&state->settings, policyd_settings_unref);
+	state->settings = settings;
+	state->config = config;
+	policyd_cache_configure(state->cache, config);
+	policyd_policy_set_max_connections(
+	        state->policy,
+	        (guint)hk_config_get_int(config, POLICYD_SECTION, POLICYD_CONF_MAX_CONNECTIONS));
+	state->admin_roles.admin_gid = admin_gid(config);
+	if (state->auth != NULL)
+		policyd_auth_reload(state->auth, config);
+	return TRUE;
+}
+
+static void
+policyd_stop(HkDaemon *daemon)
+{
+	state_free(hk_daemon_get_data(daemon));
+}
+
+const HkDaemonSpec policyd_daemon_spec = {
+        .name = "hanko-policyd",
+        .summary = "hanko's Postfix policy service (client certificates) and Dovecot-protocol "
+                   "SMTP AUTH backend.",
+        .sections = policyd_config_sections,
+        .start = policyd_start,
+        .reload = policyd_reload,
+        .stop = policyd_stop,
+};
