@@ -479,30 +479,40 @@ issue_profile_json(IssueCommit *c)
 	return obj;
 }
 
+/* profile.json's text: pretty, one trailing newline */
+static char *
+json_file_text(json_object *obj)
+{
+	return g_strconcat(json_object_to_json_string_ext(
+	                           obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE),
+	                   "\n", NULL);
+}
+
 static gboolean
 write_json_file(const char *dir, const char *name, json_object *obj, GError **error)
 {
-	const char *text = json_object_to_json_string_ext(
-	        obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	g_autofree char *with_newline = g_strconcat(text, "\n", NULL);
+	g_autofree char *text = json_file_text(obj);
 
-	return certd_store_write(dir, name, with_newline, strlen(with_newline), 0600, error);
+	return certd_store_write(dir, name, text, strlen(text), 0600, error);
 }
 
+/* cert.pem, cert.p12 and profile.json in a new folder: one fsync a file, one a folder */
 static gboolean
 issue_write_files(IssueCommit *c, GError **error)
 {
 	g_autofree char *pem = certd_cert_to_pem(c->job->cert);
 	g_autoptr(json_object) profile = issue_profile_json(c);
+	g_autofree char *profile_text = json_file_text(profile);
 	gsize p12_len = 0;
 	const void *p12 = g_bytes_get_data(c->job->p12, &p12_len);
+	CertdStoreFile files[3];
 
 	if (pem == NULL)
 		return hk_ossl_set_error(error, "cannot encode the certificate");
-	return certd_store_mkdir(c->path, 0700, error) &&
-	       certd_store_write(c->path, "cert.pem", pem, strlen(pem), 0644, error) &&
-	       certd_store_write(c->path, "cert.p12", p12, p12_len, 0600, error) &&
-	       write_json_file(c->path, "profile.json", profile, error);
+	files[0] = (CertdStoreFile){"cert.pem", pem, strlen(pem), 0644};
+	files[1] = (CertdStoreFile){"cert.p12", p12, p12_len, 0600};
+	files[2] = (CertdStoreFile){"profile.json", profile_text, strlen(profile_text), 0600};
+	return certd_store_write_dir(c->path, files, G_N_ELEMENTS(files), error);
 }
 
 static char *
