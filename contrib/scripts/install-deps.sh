@@ -6,10 +6,10 @@
 set -eu
 
 build_pkgs="cmake ninja-build gcc pkg-config libglib2.0-dev libjson-c-dev libssl-dev
-libsqlite3-dev libsystemd-dev libcrypt-dev"
+libsqlite3-dev libsystemd-dev libcrypt-dev openssl"
 # the test suite runs real peers: the openssl CLI, NSS's pk12util, Postfix and swaks
 # (with the Perl TLS modules it needs for --tls, which are only recommended)
-test_pkgs="$build_pkgs openssl clang libclang-rt-14-dev libnss3-tools whois postfix swaks
+test_pkgs="$build_pkgs clang libclang-rt-14-dev libnss3-tools whois postfix swaks
 libnet-ssleay-perl libio-socket-ssl-perl"
 
 case "${1:-build}" in
