@@ -30,7 +30,6 @@ typedef struct {
 	char *dir; /* the external CA's files, the services directory, exports */
 	HkTestCertd *certd;
 	HkIpcClient *client;
-	gboolean incomplete; /* a TODO is no failure: nothing to keep for a post-mortem */
 } Fixture;
 
 /* ----- helpers ----- */
@@ -315,13 +314,9 @@ fixture_setup(Fixture *fx, gconstpointer data)
 static void
 fixture_teardown(Fixture *fx, gconstpointer data)
 {
-	g_autofree char *certd_dir = fx->certd ? g_strdup(fx->certd->dir) : NULL;
-
 	g_clear_pointer(&fx->client, hk_ipc_client_free);
 	hk_test_certd_stop(fx->certd);
-	if (fx->incomplete && certd_dir != NULL)
-		hk_test_run(NULL, NULL, NULL, "rm", "-rf", certd_dir, NULL);
-	if (!g_test_failed() || fx->incomplete)
+	if (!g_test_failed())
 		hk_test_run(NULL, NULL, NULL, "rm", "-rf", fx->dir, NULL);
 	g_free(fx->dir);
 }
