@@ -75,27 +75,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CertdP12Safes, p12_safes_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GENERAL_NAMES, GENERAL_NAMES_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CRL_DIST_POINTS, CRL_DIST_POINTS_free)
 
-static gint64
-now_unix(void)
-{
-	return g_get_real_time() / G_USEC_PER_SEC;
-}
-
-static gboolean fail(GError **error, HkIpcError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
-
-static gboolean
-fail(GError **error, HkIpcError code, const char *format, ...)
-{
-	g_autofree char *message = NULL;
-	va_list args;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error_literal(error, HK_IPC_ERROR, code, message);
-	return FALSE;
-}
-
 /* Index of value in a NULL-terminated list, or a "use one of" error. */
 static gboolean
 check_choice(const char *what, const char *value, const char *const *choices, int *index,
@@ -109,8 +88,8 @@ check_choice(const char *what, const char *value, const char *const *choices, in
 			return TRUE;
 		}
 	}
-	return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "unknown %s \"%s\": use one of %s", what,
-	            value, list);
+	return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+	                       "unknown %s \"%s\": use one of %s", what, value, list);
 }
 
 static const char *
@@ -132,8 +111,9 @@ find_user(CertdState *state, const char *name, gint64 *user_id, GError **error)
 		return FALSE;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_ROW)
-		return fail(error, HK_IPC_ERROR_NOT_FOUND,
-		            "there is no user \"%s\" (add one with hankoctl user add)", name);
+		return certd_set_error(error, HK_IPC_ERROR_NOT_FOUND,
+		                       "there is no user \"%s\" (add one with hankoctl user add)",
+		                       name);
 	*user_id = sqlite3_column_int64(stmt, 0);
 	return TRUE;
 }
@@ -441,41 +421,27 @@ issue_is_taken(IssueCommit *c, gboolean *taken, GError **error)
 	return TRUE;
 }
 
-static void
-json_add_string(json_object *obj, const char *key, const char *value)
-{
-	json_object_object_add(obj, key, value ? json_object_new_string(value) : NULL);
-}
-
-static void
-json_add_time(json_object *obj, const char *key, gint64 unix_seconds)
-{
-	g_autofree char *text = certd_time_iso(unix_seconds);
-
-	json_object_object_add(obj, key, json_object_new_string(text));
-}
-
 static json_object *
 issue_profile_json(IssueCommit *c)
 {
 	IssueJob *job = c->job;
 	json_object *obj = json_object_new_object();
 
-	json_add_string(obj, HK_CERTD_KEY_SERIAL, job->serial);
-	json_add_string(obj, HK_CERTD_KEY_CN, job->cn);
-	json_add_string(obj, HK_CERTD_KEY_EMAIL, job->email);
-	json_add_string(obj, HK_CERTD_KEY_USER, job->user);
-	json_add_string(obj, HK_CERTD_KEY_KEY, job->key_spec);
+	certd_json_add_string(obj, HK_CERTD_KEY_SERIAL, job->serial);
+	certd_json_add_string(obj, HK_CERTD_KEY_CN, job->cn);
+	certd_json_add_string(obj, HK_CERTD_KEY_EMAIL, job->email);
+	certd_json_add_string(obj, HK_CERTD_KEY_USER, job->user);
+	certd_json_add_string(obj, HK_CERTD_KEY_KEY, job->key_spec);
 	json_object_object_add(obj, HK_CERTD_KEY_DAYS, json_object_new_int64(job->days));
-	json_add_string(obj, HK_CERTD_KEY_PROFILE, profile_names[job->profile]);
-	json_add_string(obj, HK_CERTD_KEY_P12_FORMAT, p12_names[job->modern]);
-	json_add_string(obj, HK_CERTD_KEY_MEMO, job->memo);
-	json_add_time(obj, HK_CERTD_KEY_CREATED, c->created);
-	json_add_time(obj, HK_CERTD_KEY_NOT_BEFORE, c->not_before);
-	json_add_time(obj, HK_CERTD_KEY_NOT_AFTER, c->not_after);
-	json_add_string(obj, HK_CERTD_KEY_FINGERPRINT, job->fingerprint);
-	json_add_string(obj, HK_CERTD_KEY_PUBKEY_FP, job->pubkey_fp);
-	json_add_string(obj, HK_CERTD_KEY_STATUS, HK_CERTD_STATUS_VALID);
+	certd_json_add_string(obj, HK_CERTD_KEY_PROFILE, profile_names[job->profile]);
+	certd_json_add_string(obj, HK_CERTD_KEY_P12_FORMAT, p12_names[job->modern]);
+	certd_json_add_string(obj, HK_CERTD_KEY_MEMO, job->memo);
+	certd_json_add_time(obj, HK_CERTD_KEY_CREATED, c->created);
+	certd_json_add_time(obj, HK_CERTD_KEY_NOT_BEFORE, c->not_before);
+	certd_json_add_time(obj, HK_CERTD_KEY_NOT_AFTER, c->not_after);
+	certd_json_add_string(obj, HK_CERTD_KEY_FINGERPRINT, job->fingerprint);
+	certd_json_add_string(obj, HK_CERTD_KEY_PUBKEY_FP, job->pubkey_fp);
+	certd_json_add_string(obj, HK_CERTD_KEY_STATUS, HK_CERTD_STATUS_VALID);
 	return obj;
 }
 
@@ -593,10 +559,10 @@ issue_event(IssueJob *job)
 {
 	json_object *data = json_object_new_object();
 
-	json_add_string(data, HK_CERTD_KEY_SERIAL, job->serial);
-	json_add_string(data, HK_CERTD_KEY_FINGERPRINT, job->fingerprint);
-	json_add_string(data, HK_CERTD_KEY_PUBKEY_FP, job->pubkey_fp);
-	json_add_string(data, HK_CERTD_KEY_USER, job->user);
+	certd_json_add_string(data, HK_CERTD_KEY_SERIAL, job->serial);
+	certd_json_add_string(data, HK_CERTD_KEY_FINGERPRINT, job->fingerprint);
+	certd_json_add_string(data, HK_CERTD_KEY_PUBKEY_FP, job->pubkey_fp);
+	certd_json_add_string(data, HK_CERTD_KEY_USER, job->user);
 	return data;
 }
 
@@ -608,20 +574,20 @@ issue_result(IssueCommit *c)
 	gsize p12_len = 0;
 	const void *p12 = g_bytes_get_data(job->p12, &p12_len);
 
-	json_add_string(result, HK_CERTD_KEY_SERIAL, job->serial);
-	json_add_string(result, HK_CERTD_KEY_FINGERPRINT, job->fingerprint);
-	json_add_string(result, HK_CERTD_KEY_PUBKEY_FP, job->pubkey_fp);
-	json_add_time(result, HK_CERTD_KEY_NOT_BEFORE, c->not_before);
-	json_add_time(result, HK_CERTD_KEY_NOT_AFTER, c->not_after);
-	json_add_string(result, HK_CERTD_KEY_CN, job->cn);
-	json_add_string(result, HK_CERTD_KEY_EMAIL, job->email);
-	json_add_string(result, HK_CERTD_KEY_USER, job->user);
-	json_add_string(result, HK_CERTD_KEY_KEY, job->key_spec);
-	json_add_string(result, HK_CERTD_KEY_PROFILE, profile_names[job->profile]);
-	json_add_string(result, HK_CERTD_KEY_P12_FORMAT, p12_names[job->modern]);
+	certd_json_add_string(result, HK_CERTD_KEY_SERIAL, job->serial);
+	certd_json_add_string(result, HK_CERTD_KEY_FINGERPRINT, job->fingerprint);
+	certd_json_add_string(result, HK_CERTD_KEY_PUBKEY_FP, job->pubkey_fp);
+	certd_json_add_time(result, HK_CERTD_KEY_NOT_BEFORE, c->not_before);
+	certd_json_add_time(result, HK_CERTD_KEY_NOT_AFTER, c->not_after);
+	certd_json_add_string(result, HK_CERTD_KEY_CN, job->cn);
+	certd_json_add_string(result, HK_CERTD_KEY_EMAIL, job->email);
+	certd_json_add_string(result, HK_CERTD_KEY_USER, job->user);
+	certd_json_add_string(result, HK_CERTD_KEY_KEY, job->key_spec);
+	certd_json_add_string(result, HK_CERTD_KEY_PROFILE, profile_names[job->profile]);
+	certd_json_add_string(result, HK_CERTD_KEY_P12_FORMAT, p12_names[job->modern]);
 	json_object_object_add(result, HK_CERTD_KEY_P12_BASE64, certd_json_base64(p12, p12_len));
-	json_add_string(result, HK_CERTD_KEY_P12_PASSWORD, job->password);
-	json_add_string(result, HK_CERTD_KEY_DIR, c->path);
+	certd_json_add_string(result, HK_CERTD_KEY_P12_PASSWORD, job->password);
+	certd_json_add_string(result, HK_CERTD_KEY_DIR, c->path);
 	return result;
 }
 
@@ -682,8 +648,8 @@ static gboolean
 check_days(gint64 days, GError **error)
 {
 	if (days < 1 || days > CLIENT_DAYS_MAX)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "validity must be 1..%d days",
-		            CLIENT_DAYS_MAX);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "validity must be 1..%d days", CLIENT_DAYS_MAX);
 	return TRUE;
 }
 
@@ -693,15 +659,16 @@ check_memo(const char *memo, GError **error)
 	if (memo == NULL)
 		return TRUE;
 	if (strlen(memo) > MEMO_MAX)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "the memo has %zu bytes, at most %d are allowed", strlen(memo),
-		            MEMO_MAX);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "the memo has %zu bytes, at most %d are allowed",
+		                       strlen(memo), MEMO_MAX);
 	if (!g_utf8_validate(memo, -1, NULL))
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "the memo is not valid UTF-8");
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "the memo is not valid UTF-8");
 	for (const char *p = memo; *p != '\0'; p = g_utf8_next_char(p)) {
 		if (g_unichar_iscntrl(g_utf8_get_char(p)))
-			return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-			            "the memo contains a control character");
+			return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+			                       "the memo contains a control character");
 	}
 	return TRUE;
 }
@@ -908,15 +875,15 @@ row_to_json(CertdState *state, sqlite3_stmt *stmt, const RowField *fields)
 		if (sqlite3_column_type(stmt, f->column) == SQLITE_NULL)
 			continue;
 		if (f->type == FIELD_TEXT)
-			json_add_string(obj, f->key, column_text(stmt, f->column));
+			certd_json_add_string(obj, f->key, column_text(stmt, f->column));
 		else if (f->type == FIELD_INT)
 			json_object_object_add(obj, f->key, json_object_new_int64(number));
 		else
-			json_add_time(obj, f->key, number);
+			certd_json_add_time(obj, f->key, number);
 	}
 	json_object_object_add(obj, HK_CERTD_KEY_SERVICES,
 	                       services_array(column_text(stmt, COL_SERVICES)));
-	json_add_string(obj, HK_CERTD_KEY_DIR, dir);
+	certd_json_add_string(obj, HK_CERTD_KEY_DIR, dir);
 	return obj;
 }
 
@@ -974,7 +941,7 @@ cert_find(CertdState *state, const char *id, gint64 *rowid, GError **error)
 	const char *values[G_N_ELEMENTS(sql)];
 
 	if (strlen(id) > ID_MAX)
-		return fail(
+		return certd_set_error(
 		        error, HK_IPC_ERROR_INVALID_ARGUMENT,
 		        "the id is longer than %d bytes: give a serial number, a fingerprint or "
 		        "a name",
@@ -988,8 +955,9 @@ cert_find(CertdState *state, const char *id, gint64 *rowid, GError **error)
 		if (found != 0)
 			return found > 0;
 	}
-	return fail(error, HK_IPC_ERROR_NOT_FOUND,
-	            "no certificate has the serial number, fingerprint or name \"%s\"", id);
+	return certd_set_error(error, HK_IPC_ERROR_NOT_FOUND,
+	                       "no certificate has the serial number, fingerprint or name \"%s\"",
+	                       id);
 }
 
 static json_object *
@@ -1000,10 +968,10 @@ cert_load(CertdState *state, gint64 rowid, const RowField *fields, GError **erro
 
 	if (stmt == NULL)
 		return NULL;
-	sqlite3_bind_int64(stmt, 1, now_unix());
+	sqlite3_bind_int64(stmt, 1, certd_now_unix());
 	sqlite3_bind_int64(stmt, 2, rowid);
 	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		fail(error, HK_IPC_ERROR_NOT_FOUND, "the certificate is gone");
+		certd_set_error(error, HK_IPC_ERROR_NOT_FOUND, "the certificate is gone");
 		return NULL;
 	}
 	return row_to_json(state, stmt, fields);
@@ -1045,8 +1013,9 @@ read_cert_file(json_object *cert, const char *name, char **data, gsize *len, GEr
 
 	if (certd_store_read(path, data, len, &local))
 		return TRUE;
-	return fail(error, HK_IPC_ERROR_INTERNAL, "the files of certificate %s are damaged: %s",
-	            cert_label(cert), local->message);
+	return certd_set_error(error, HK_IPC_ERROR_INTERNAL,
+	                       "the files of certificate %s are damaged: %s", cert_label(cert),
+	                       local->message);
 }
 
 /* Server certificates keep their files as certd-servercert.c lays them out; a request
@@ -1062,12 +1031,12 @@ show_add_pem(json_object *cert, GError **error)
 		                                         "cert.pem", NULL);
 
 		if (g_file_get_contents(path, &pem, NULL, NULL))
-			json_add_string(cert, HK_CERTD_KEY_CERT_PEM, pem);
+			certd_json_add_string(cert, HK_CERTD_KEY_CERT_PEM, pem);
 		return TRUE;
 	}
 	if (!read_cert_file(cert, "cert.pem", &pem, &len, error))
 		return FALSE;
-	json_add_string(cert, HK_CERTD_KEY_CERT_PEM, pem);
+	certd_json_add_string(cert, HK_CERTD_KEY_CERT_PEM, pem);
 	return TRUE;
 }
 
@@ -1077,20 +1046,22 @@ show_add_password(CertdState *state, gint64 rowid, json_object *cert, GError **e
 	g_autoptr(sqlite3_stmt) stmt = NULL;
 
 	if (!cert_is_client(cert))
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "%s is a server certificate: only client certificates have a generated "
-		            "P12 password",
-		            cert_label(cert));
+		return certd_set_error(
+		        error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		        "%s is a server certificate: only client certificates have a generated "
+		        "P12 password",
+		        cert_label(cert));
 	stmt = hk_db_prepare(state->db, "SELECT p12_password FROM certs WHERE id = ?", error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, rowid);
 	if (sqlite3_step(stmt) != SQLITE_ROW || sqlite3_column_type(stmt, 0) == SQLITE_NULL)
-		return fail(error, HK_IPC_ERROR_NOT_FOUND,
-		            "the P12 password of %s was not kept ([certd] keep_p12_password was "
-		            "off when it was issued); issue a new certificate if it is lost",
-		            cert_label(cert));
-	json_add_string(cert, HK_CERTD_KEY_P12_PASSWORD, column_text(stmt, 0));
+		return certd_set_error(
+		        error, HK_IPC_ERROR_NOT_FOUND,
+		        "the P12 password of %s was not kept ([certd] keep_p12_password was "
+		        "off when it was issued); issue a new certificate if it is lost",
+		        cert_label(cert));
+	certd_json_add_string(cert, HK_CERTD_KEY_P12_PASSWORD, column_text(stmt, 0));
 	return TRUE;
 }
 
@@ -1125,16 +1096,16 @@ op_cert_p12(HkIpcRequest *req, json_object *params, gpointer data)
 
 	cert = cert_get(state, params, list_fields, &rowid, &error);
 	if (cert != NULL && !cert_is_client(cert))
-		fail(&error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		     "%s is a server certificate: export it with hankoctl cert export",
-		     cert_label(cert));
+		certd_set_error(&error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                "%s is a server certificate: export it with hankoctl cert export",
+		                cert_label(cert));
 	if (error != NULL || !read_cert_file(cert, "cert.p12", &p12, &len, &error)) {
 		hk_ipc_request_return_gerror(req, error);
 		return;
 	}
 	result = json_object_new_object();
-	json_add_string(result, HK_CERTD_KEY_SERIAL, cert_label(cert));
-	json_add_string(result, HK_CERTD_KEY_CN, hk_json_get_string(cert, HK_CERTD_KEY_CN));
+	certd_json_add_string(result, HK_CERTD_KEY_SERIAL, cert_label(cert));
+	certd_json_add_string(result, HK_CERTD_KEY_CN, hk_json_get_string(cert, HK_CERTD_KEY_CN));
 	json_object_object_add(result, HK_CERTD_KEY_P12_BASE64, certd_json_base64(p12, len));
 	hk_ipc_request_return(req, result);
 }
@@ -1164,15 +1135,15 @@ list_check(CertdState *state, json_object *params, ListFilter *f, GError **error
 		return FALSE;
 	if (json_object_object_get_ex(params, HK_CERTD_KEY_EXPIRING, NULL) &&
 	    (f->expiring_days < 0 || f->expiring_days > EXPIRING_MAX))
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "expiring_days must be 0..%d",
-		            EXPIRING_MAX);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "expiring_days must be 0..%d", EXPIRING_MAX);
 	return f->user == NULL || find_user(state, f->user, &user_id, error);
 }
 
 static sqlite3_stmt *
 list_query(CertdState *state, const ListFilter *f, GError **error)
 {
-	gint64 now = now_unix();
+	gint64 now = certd_now_unix();
 	sqlite3_stmt *stmt = hk_db_prepare(
 	        state->db,
 	        ROW_SELECT " WHERE (?2 IS NULL OR u.name = ?2) AND (?3 IS NULL OR c.kind = ?3)"
@@ -1244,7 +1215,8 @@ revoke_txn(HkDb *db, gpointer data, GError **error)
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return hk_db_set_error(db, error, "cannot revoke the certificate");
 	if (sqlite3_changes(hk_db_handle(db)) != 1)
-		return fail(error, HK_IPC_ERROR_CONFLICT, "the certificate is revoked already");
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT,
+		                       "the certificate is revoked already");
 	return TRUE;
 }
 
@@ -1267,13 +1239,14 @@ revoke_check(json_object *cert, GError **error)
 	const char *status = hk_json_get_string(cert, HK_CERTD_KEY_STATUS);
 
 	if (g_strcmp0(status, HK_CERTD_STATUS_REVOKED) == 0)
-		return fail(error, HK_IPC_ERROR_CONFLICT,
-		            "certificate %s was revoked already at %s", cert_label(cert),
-		            hk_json_get_string(cert, HK_CERTD_KEY_REVOKED_AT));
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT,
+		                       "certificate %s was revoked already at %s", cert_label(cert),
+		                       hk_json_get_string(cert, HK_CERTD_KEY_REVOKED_AT));
 	if (g_strcmp0(status, HK_CERTD_STATUS_REQUESTED) == 0)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "%s is a certificate request: there is no certificate to revoke",
-		            cert_label(cert));
+		return certd_set_error(
+		        error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		        "%s is a certificate request: there is no certificate to revoke",
+		        cert_label(cert));
 	return TRUE;
 }
 
@@ -1293,9 +1266,9 @@ revoke_update_profile(json_object *cert, const RevokeTxn *t, json_object *warnin
 		g_set_error(&error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s is not a JSON object",
 		            path);
 	if (error == NULL) {
-		json_add_string(profile, HK_CERTD_KEY_STATUS, HK_CERTD_STATUS_REVOKED);
-		json_add_time(profile, HK_CERTD_KEY_REVOKED_AT, t->when);
-		json_add_string(profile, HK_CERTD_KEY_REASON, t->reason);
+		certd_json_add_string(profile, HK_CERTD_KEY_STATUS, HK_CERTD_STATUS_REVOKED);
+		certd_json_add_time(profile, HK_CERTD_KEY_REVOKED_AT, t->when);
+		certd_json_add_string(profile, HK_CERTD_KEY_REASON, t->reason);
 		write_json_file(dir, "profile.json", profile, &error);
 	}
 	if (error != NULL) {
@@ -1326,7 +1299,7 @@ revoke_event(json_object *cert)
 	json_object *data = json_object_new_object();
 
 	for (guint i = 0; keys[i] != NULL; i++)
-		json_add_string(data, keys[i], hk_json_get_string(cert, keys[i]));
+		certd_json_add_string(data, keys[i], hk_json_get_string(cert, keys[i]));
 	return data;
 }
 
@@ -1335,14 +1308,17 @@ revoke_result(json_object *cert, const RevokeTxn *t, json_object *warnings)
 {
 	json_object *result = json_object_new_object();
 
-	json_add_string(result, HK_CERTD_KEY_SERIAL, hk_json_get_string(cert, HK_CERTD_KEY_SERIAL));
-	json_add_string(result, HK_CERTD_KEY_NAME, hk_json_get_string(cert, HK_CERTD_KEY_NAME));
-	json_add_string(result, HK_CERTD_KEY_KIND, hk_json_get_string(cert, HK_CERTD_KEY_KIND));
-	json_add_string(result, HK_CERTD_KEY_FINGERPRINT,
-	                hk_json_get_string(cert, HK_CERTD_KEY_FINGERPRINT));
-	json_add_string(result, HK_CERTD_KEY_STATUS, HK_CERTD_STATUS_REVOKED);
-	json_add_time(result, HK_CERTD_KEY_REVOKED_AT, t->when);
-	json_add_string(result, HK_CERTD_KEY_REASON, t->reason);
+	certd_json_add_string(result, HK_CERTD_KEY_SERIAL,
+	                      hk_json_get_string(cert, HK_CERTD_KEY_SERIAL));
+	certd_json_add_string(result, HK_CERTD_KEY_NAME,
+	                      hk_json_get_string(cert, HK_CERTD_KEY_NAME));
+	certd_json_add_string(result, HK_CERTD_KEY_KIND,
+	                      hk_json_get_string(cert, HK_CERTD_KEY_KIND));
+	certd_json_add_string(result, HK_CERTD_KEY_FINGERPRINT,
+	                      hk_json_get_string(cert, HK_CERTD_KEY_FINGERPRINT));
+	certd_json_add_string(result, HK_CERTD_KEY_STATUS, HK_CERTD_STATUS_REVOKED);
+	certd_json_add_time(result, HK_CERTD_KEY_REVOKED_AT, t->when);
+	certd_json_add_string(result, HK_CERTD_KEY_REASON, t->reason);
 	json_object_object_add(result, HK_CERTD_KEY_WARNINGS, warnings);
 	return result;
 }
@@ -1355,7 +1331,7 @@ op_cert_revoke(HkIpcRequest *req, json_object *params, gpointer data)
 	g_autoptr(json_object) cert = NULL;
 	const char *asked = hk_json_get_string(params, HK_CERTD_KEY_REASON);
 	g_autofree char *reason = reason_canonical(asked ? asked : "unspecified");
-	RevokeTxn t = {.when = now_unix(), .reason = reason};
+	RevokeTxn t = {.when = certd_now_unix(), .reason = reason};
 	json_object *warnings;
 
 	if (reason == NULL) {
@@ -1400,16 +1376,17 @@ lookup_param(json_object *params, gboolean *by_key, GError **error)
 	char *normal;
 
 	if ((fp == NULL) == (pk == NULL)) {
-		fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		     "give exactly one of " HK_CERTD_KEY_FINGERPRINT
-		     " and " HK_CERTD_KEY_PUBKEY_FP);
+		certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                "give exactly one of " HK_CERTD_KEY_FINGERPRINT
+		                " and " HK_CERTD_KEY_PUBKEY_FP);
 		return NULL;
 	}
 	*by_key = pk != NULL;
 	normal = hk_ossl_fingerprint_normalize(fp ? fp : pk, &local);
 	if (normal == NULL)
-		fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "%s: %s",
-		     fp ? HK_CERTD_KEY_FINGERPRINT : HK_CERTD_KEY_PUBKEY_FP, local->message);
+		certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT, "%s: %s",
+		                fp ? HK_CERTD_KEY_FINGERPRINT : HK_CERTD_KEY_PUBKEY_FP,
+		                local->message);
 	return normal;
 }
 
@@ -1437,15 +1414,15 @@ lookup_result(sqlite3_stmt *stmt)
 {
 	json_object *result = json_object_new_object();
 
-	json_add_string(result, HK_CERTD_KEY_SERIAL, column_text(stmt, 0));
-	json_add_string(result, HK_CERTD_KEY_CN, column_text(stmt, 1));
-	json_add_string(result, HK_CERTD_KEY_USER, column_text(stmt, 2));
+	certd_json_add_string(result, HK_CERTD_KEY_SERIAL, column_text(stmt, 0));
+	certd_json_add_string(result, HK_CERTD_KEY_CN, column_text(stmt, 1));
+	certd_json_add_string(result, HK_CERTD_KEY_USER, column_text(stmt, 2));
 	json_object_object_add(result, HK_CERTD_KEY_EMAILS,
 	                       lookup_emails(column_text(stmt, 7), column_text(stmt, 3)));
-	json_add_string(result, HK_CERTD_KEY_STATUS, column_text(stmt, 4));
+	certd_json_add_string(result, HK_CERTD_KEY_STATUS, column_text(stmt, 4));
 	if (sqlite3_column_type(stmt, 5) != SQLITE_NULL)
-		json_add_time(result, HK_CERTD_KEY_NOT_AFTER, sqlite3_column_int64(stmt, 5));
-	json_add_string(result, HK_CERTD_KEY_KIND, column_text(stmt, 6));
+		certd_json_add_time(result, HK_CERTD_KEY_NOT_AFTER, sqlite3_column_int64(stmt, 5));
+	certd_json_add_string(result, HK_CERTD_KEY_KIND, column_text(stmt, 6));
 	return result;
 }
 
@@ -1464,7 +1441,7 @@ op_cert_lookup(HkIpcRequest *req, json_object *params, gpointer data)
 		hk_ipc_request_return_gerror(req, error);
 		return;
 	}
-	sqlite3_bind_int64(stmt, 1, now_unix());
+	sqlite3_bind_int64(stmt, 1, certd_now_unix());
 	sqlite3_bind_text(stmt, 2, fingerprint, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_ROW) {
 		certd_return_not_found(req, "no certificate has the %s %s",

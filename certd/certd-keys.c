@@ -121,19 +121,59 @@ certd_serial_to_hex(const ASN1_INTEGER *serial)
 	return copy;
 }
 
-static gboolean invalid(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+static gboolean
+set_error_va(GError **error, HkIpcError code, const char *format, va_list args) G_GNUC_PRINTF(3, 0);
 
 static gboolean
-invalid(GError **error, const char *format, ...)
+set_error_va(GError **error, HkIpcError code, const char *format, va_list args)
 {
-	g_autofree char *message = NULL;
+	g_autofree char *message = g_strdup_vprintf(format, args);
+
+	g_set_error_literal(error, HK_IPC_ERROR, code, message);
+	return FALSE;
+}
+
+gboolean
+certd_set_error(GError **error, HkIpcError code, const char *format, ...)
+{
 	va_list args;
 
 	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
+	set_error_va(error, code, format, args);
 	va_end(args);
-	g_set_error_literal(error, HK_IPC_ERROR, HK_IPC_ERROR_INVALID_ARGUMENT, message);
 	return FALSE;
+}
+
+gboolean
+certd_set_invalid(GError **error, const char *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	set_error_va(error, HK_IPC_ERROR_INVALID_ARGUMENT, format, args);
+	va_end(args);
+	return FALSE;
+}
+
+gboolean
+certd_set_ossl_invalid(GError **error, const char *format, ...)
+{
+	g_autoptr(GError) reason = NULL;
+	g_autofree char *what = NULL;
+	va_list args;
+
+	va_start(args, format);
+	what = g_strdup_vprintf(format, args);
+	va_end(args);
+	hk_ossl_set_error(&reason, "%s", what);
+	g_set_error_literal(error, HK_IPC_ERROR, HK_IPC_ERROR_INVALID_ARGUMENT, reason->message);
+	return FALSE;
+}
+
+gint64
+certd_now_unix(void)
+{
+	return g_get_real_time() / G_USEC_PER_SEC;
 }
 
 static gboolean
@@ -152,13 +192,11 @@ local_part_ok(const char *local, gsize len)
 	return TRUE;
 }
 
-static gboolean
-domain_ok(const char *domain)
+gboolean
+certd_dns_labels_ok(const char *name)
 {
-	g_auto(GStrv) labels = g_strsplit(domain, ".", -1);
+	g_auto(GStrv) labels = g_strsplit(name, ".", -1);
 
-	if (strlen(domain) > 253 || g_strv_length(labels) < 2)
-		return FALSE;
 	for (guint i = 0; labels[i] != NULL; i++) {
 		gsize n = strlen(labels[i]);
 
@@ -172,16 +210,22 @@ domain_ok(const char *domain)
 	return TRUE;
 }
 
+static gboolean
+domain_ok(const char *domain)
+{
+	return strlen(domain) <= 253 && strchr(domain, '.') != NULL && certd_dns_labels_ok(domain);
+}
+
 gboolean
 certd_check_email(const char *email, GError **error)
 {
 	const char *at = email ? strchr(email, '@') : NULL;
 
 	if (email == NULL || *email == '\0')
-		return invalid(error, "an e-mail address is required");
+		return certd_set_invalid(error, "an e-mail address is required");
 	if (at == NULL || strchr(at + 1, '@') != NULL ||
 	    !local_part_ok(email, (gsize)(at - email)) || !domain_ok(at + 1))
-		return invalid(error, "\"%s\" is not a valid e-mail address", email);
+		return certd_set_invalid(error, "\"%s\" is not a valid e-mail address", email);
 	return TRUE;
 }
 
@@ -189,15 +233,17 @@ gboolean
 certd_check_cn(const char *cn, GError **error)
 {
 	if (cn == NULL || *cn == '\0')
-		return invalid(error, "a common name (CN) is required");
+		return certd_set_invalid(error, "a common name (CN) is required");
 	if (!g_utf8_validate(cn, -1, NULL))
-		return invalid(error, "the common name is not valid UTF-8");
+		return certd_set_invalid(error, "the common name is not valid UTF-8");
 	if (g_utf8_strlen(cn, -1) > 64)
-		return invalid(error, "the common name has %ld characters, at most 64 are allowed",
-		               (long)g_utf8_strlen(cn, -1));
+		return certd_set_invalid(
+		        error, "the common name has %ld characters, at most 64 are allowed",
+		        (long)g_utf8_strlen(cn, -1));
 	for (const char *p = cn; *p != '\0'; p = g_utf8_next_char(p)) {
 		if (g_unichar_iscntrl(g_utf8_get_char(p)))
-			return invalid(error, "the common name contains a control character");
+			return certd_set_invalid(error,
+			                         "the common name contains a control character");
 	}
 	return TRUE;
 }
@@ -283,4 +329,27 @@ certd_json_base64(const void *data, gsize len)
 	g_autofree char *text = g_base64_encode(data, len);
 
 	return json_object_new_string(text);
+}
+
+void
+certd_json_add_string(json_object *obj, const char *key, const char *value)
+{
+	json_object_object_add(obj, key, value ? json_object_new_string(value) : NULL);
+}
+
+void
+certd_json_add_time(json_object *obj, const char *key, gint64 unix_seconds)
+{
+	g_autofree char *text = certd_time_iso(unix_seconds);
+
+	json_object_object_add(obj, key, json_object_new_string(text));
+}
+
+json_object *
+certd_json_object_with(const char *key, const char *value)
+{
+	json_object *obj = json_object_new_object();
+
+	certd_json_add_string(obj, key, value);
+	return obj;
 }

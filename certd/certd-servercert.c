@@ -11,6 +11,9 @@
  * service, service_dir/<service>.pem (0600: key, leaf, intermediates) is the one file
  * Postfix's smtpd_tls_chain_files reads.
  *
+ * PEM parsing, chain ordering and checks are in certd-chain.c; reload commands run in
+ * certd-reload.c.
+ *
  * Talks to: OpenSSL, the database, the state and service directories, reload commands.
  *
  * Must never: put a key or a passphrase into a log line, an audit row or an error
@@ -19,18 +22,12 @@
 #include "certd.h"
 #include "hk-certd-proto.h"
 
-#include <errno.h>
 #include <gio/gio.h>
-#include <openssl/err.h>
 #include <openssl/pem.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define NAME_MAX_LEN      64
-#define RELOAD_OUTPUT_MAX 4096 /* bytes of a reload command's output kept for the reply */
-#define RELOAD_GRACE_MS   500  /* for its output once the command has exited */
 #define EXPIRY_INTERVAL_S (24 * 3600)
 #define DAY_S             (24 * 3600)
 
@@ -54,41 +51,6 @@ static const Service services[] = {
         {NULL},
 };
 
-/* ----- errors ----- */
-
-static gboolean fail(GError **error, HkIpcError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
-
-static gboolean
-fail(GError **error, HkIpcError code, const char *format, ...)
-{
-	g_autofree char *message = NULL;
-	va_list args;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error_literal(error, HK_IPC_ERROR, code, message);
-	return FALSE;
-}
-
-static gboolean ossl_invalid(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-/* invalid_argument "<what>: <OpenSSL's reasons>", for input OpenSSL refused. */
-static gboolean
-ossl_invalid(GError **error, const char *format, ...)
-{
-	g_autoptr(GError) reason = NULL;
-	g_autofree char *what = NULL;
-	va_list args;
-
-	va_start(args, format);
-	what = g_strdup_vprintf(format, args);
-	va_end(args);
-	hk_ossl_set_error(&reason, "%s", what);
-	g_set_error_literal(error, HK_IPC_ERROR, HK_IPC_ERROR_INVALID_ARGUMENT, reason->message);
-	return FALSE;
-}
-
 /* ----- small pieces ----- */
 
 static gboolean
@@ -97,14 +59,16 @@ check_name(const char *name, GError **error)
 	gsize len = name ? strlen(name) : 0;
 
 	if (len == 0 || len > NAME_MAX_LEN)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "a certificate name must have 1..%d characters", NAME_MAX_LEN);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "a certificate name must have 1..%d characters",
+		                       NAME_MAX_LEN);
 	for (gsize i = 0; i < len; i++) {
 		if (!g_ascii_isalnum(name[i]) && strchr("._-", name[i]) == NULL)
-			return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-			            "certificate name \"%s\": use only letters, digits, '.', '_' "
-			            "and '-'",
-			            name);
+			return certd_set_error(
+			        error, HK_IPC_ERROR_INVALID_ARGUMENT,
+			        "certificate name \"%s\": use only letters, digits, '.', '_' "
+			        "and '-'",
+			        name);
 	}
 	return TRUE;
 }
@@ -124,274 +88,11 @@ find_service(const char *name)
 static gboolean
 host_name_ok(const char *name)
 {
-	g_auto(GStrv) labels = NULL;
-
 	if (g_str_has_prefix(name, "*."))
 		name += 2;
 	if (*name == '\0' || strlen(name) > 253 || g_hostname_is_ip_address(name))
 		return FALSE;
-	labels = g_strsplit(name, ".", -1);
-	for (guint i = 0; labels[i] != NULL; i++) {
-		gsize n = strlen(labels[i]);
-
-		if (n == 0 || n > 63 || labels[i][0] == '-' || labels[i][n - 1] == '-')
-			return FALSE;
-		for (gsize j = 0; j < n; j++) {
-			if (!g_ascii_isalnum(labels[i][j]) && labels[i][j] != '-')
-				return FALSE;
-		}
-	}
-	return TRUE;
-}
-
-/* Copies what a memory BIO holds and wipes the BIO's copy (it may hold a key). */
-static char *
-bio_take(BIO *bio, gsize *len)
-{
-	char *data = NULL;
-	long n = BIO_get_mem_data(bio, &data);
-	char *copy = g_malloc((gsize)n + 1);
-
-	memcpy(copy, data, (gsize)n);
-	copy[n] = '\0';
-	OPENSSL_cleanse(data, (size_t)n);
-	if (len != NULL)
-		*len = (gsize)n;
-	return copy;
-}
-
-/* "C = JP, O = Example, CN = mail.example.jp", as openssl x509 -subject shows it, in UTF-8. */
-static char *
-name_text(const X509_NAME *name)
-{
-	g_autoptr(BIO) bio = BIO_new(BIO_s_mem());
-
-	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) < 0) {
-		ERR_clear_error();
-		return g_strdup("");
-	}
-	return bio_take(bio, NULL);
-}
-
-/* The first CN of a name in UTF-8; NULL when there is none. */
-static char *
-name_cn(const X509_NAME *name)
-{
-	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-	unsigned char *utf8 = NULL;
-	char *copy;
-	int len;
-
-	if (i < 0)
-		return NULL;
-	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
-	if (len < 0) {
-		ERR_clear_error();
-		return NULL;
-	}
-	copy = g_strndup((const char *)utf8, (gsize)len);
-	OPENSSL_free(utf8);
-	return copy;
-}
-
-static char *
-time_text(const ASN1_TIME *time)
-{
-	return certd_time_iso(certd_asn1_time_to_unix(time));
-}
-
-/*
- * The key as PEM: PKCS#8, or with traditional PKCS#1 ("RSA PRIVATE KEY") / SEC1 ("EC
- * PRIVATE KEY"); encrypted with AES-256-CBC when a password is given. A secret.
- */
-static char *
-key_to_pem(EVP_PKEY *key, gboolean traditional, const char *password, gsize *len, GError **error)
-{
-	g_autoptr(BIO) bio = BIO_new(BIO_s_mem());
-	const EVP_CIPHER *cipher = password ? EVP_aes_256_cbc() : NULL;
-	unsigned char *pass = (unsigned char *)password;
-	int pass_len = password ? (int)strlen(password) : 0;
-	int ok;
-
-	if (traditional)
-		ok = PEM_write_bio_PrivateKey_traditional(bio, key, cipher, pass, pass_len, NULL,
-		                                          NULL);
-	else
-		ok = PEM_write_bio_PrivateKey(bio, key, cipher, pass, pass_len, NULL, NULL);
-	if (!ok) {
-		hk_ossl_set_error(error, "cannot encode the private key");
-		return NULL;
-	}
-	return bio_take(bio, len);
-}
-
-static int
-refuse_prompt(char *buf, int size, int rwflag, void *u)
-{
-	return -1; /* an encrypted key without a passphrase: never prompt */
-}
-
-/* Finds the first private key block of pem; *encrypted tells whether it needs a passphrase. */
-static gboolean
-key_block_find(const char *pem, gboolean *encrypted)
-{
-	g_autoptr(BIO) bio = BIO_new_mem_buf(pem, -1);
-	char *label = NULL, *header = NULL;
-	unsigned char *data = NULL;
-	long len = 0;
-	gboolean found = FALSE;
-
-	while (!found && PEM_read_bio(bio, &label, &header, &data, &len)) {
-		found = g_str_has_suffix(label, "PRIVATE KEY");
-		*encrypted = g_strcmp0(label, PEM_STRING_PKCS8) == 0 ||
-		             strstr(header, "ENCRYPTED") != NULL;
-		OPENSSL_free(label);
-		OPENSSL_free(header);
-		OPENSSL_clear_free(data, (size_t)len);
-	}
-	ERR_clear_error();
-	return found;
-}
-
-/* Reads a PEM private key in any of the forms seed 002 meets; never prompts. */
-static EVP_PKEY *
-key_from_pem(const char *pem, const char *passphrase, GError **error)
-{
-	g_autoptr(BIO) bio = BIO_new_mem_buf(pem, -1);
-	gboolean encrypted = FALSE;
-	EVP_PKEY *key;
-
-	if (!key_block_find(pem, &encrypted)) {
-		fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		     "no private key found in key_pem (expected a PEM block such as "
-		     "\"-----BEGIN PRIVATE KEY-----\")");
-		return NULL;
-	}
-	if (encrypted && (passphrase == NULL || *passphrase == '\0')) {
-		fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		     "wrong passphrase: key_pem is encrypted and no passphrase was given");
-		return NULL;
-	}
-	if (passphrase != NULL)
-		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)passphrase);
-	else
-		key = PEM_read_bio_PrivateKey(bio, NULL, refuse_prompt, NULL);
-	if (key == NULL && encrypted) {
-		ERR_clear_error();
-		fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "wrong passphrase");
-	} else if (key == NULL) {
-		ossl_invalid(error, "key_pem cannot be read");
-	}
-	return key;
-}
-
-/* Reads a key certd wrote itself (unencrypted PKCS#8). */
-static EVP_PKEY *
-key_from_file(const char *path, GError **error)
-{
-	g_autoptr(HkSecret) pem = NULL;
-	g_autoptr(BIO) bio = NULL;
-	EVP_PKEY *key;
-
-	if (!certd_store_read(path, &pem, NULL, error))
-		return NULL;
-	bio = BIO_new_mem_buf(pem, -1);
-	key = PEM_read_bio_PrivateKey(bio, NULL, refuse_prompt, NULL);
-	if (key == NULL)
-		hk_ossl_set_error(error, "%s: not a private key", path);
-	return key;
-}
-
-static gboolean
-check_key_type(EVP_PKEY *key, GError **error)
-{
-	if (EVP_PKEY_is_a(key, "RSA") && EVP_PKEY_get_bits(key) < 2048)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "the key is RSA with %d bits; at least 2048 are required",
-		            EVP_PKEY_get_bits(key));
-	if (EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "EC") ||
-	    EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448"))
-		return TRUE;
-	return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-	            "unsupported key type %s: use RSA (2048 bits or more), EC or Ed25519",
-	            EVP_PKEY_get0_type_name(key));
-}
-
-static gboolean
-is_cert_label(const char *label)
-{
-	return g_strcmp0(label, PEM_STRING_X509) == 0 ||
-	       g_strcmp0(label, PEM_STRING_X509_OLD) == 0 ||
-	       g_strcmp0(label, PEM_STRING_X509_TRUSTED) == 0;
-}
-
-/* Reads PEM block n: TRUE with *cert set, TRUE with *cert NULL at the end of the input,
- * FALSE when the block is not a certificate. */
-static gboolean
-next_cert_block(BIO *bio, guint n, X509 **cert, GError **error)
-{
-	char *label = NULL, *header = NULL;
-	unsigned char *data = NULL;
-	const unsigned char *p;
-	long len = 0;
-	gboolean ok = TRUE;
-
-	*cert = NULL;
-	if (!PEM_read_bio(bio, &label, &header, &data, &len)) {
-		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE)
-			return ossl_invalid(error, "cert_pem: PEM block %u cannot be read", n);
-		ERR_clear_error();
-		return TRUE;
-	}
-	if (!is_cert_label(label)) {
-		ok = fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		          "cert_pem: PEM block %u is not a certificate: it is a \"%s\" block", n,
-		          label);
-	} else {
-		p = data;
-		*cert = d2i_X509_AUX(NULL, &p, len);
-		if (*cert == NULL)
-			ok = ossl_invalid(error, "cert_pem: PEM block %u is not a certificate", n);
-	}
-	OPENSSL_free(label);
-	OPENSSL_free(header);
-	OPENSSL_clear_free(data, (size_t)len);
-	return ok;
-}
-
-/* Every PEM block of pem, each of which must be a certificate; at least one. */
-static HkX509Stack *
-certs_from_pem(const char *pem, GError **error)
-{
-	g_autoptr(BIO) bio = BIO_new_mem_buf(pem, -1);
-	g_autoptr(HkX509Stack) certs = sk_X509_new_null();
-	X509 *cert = NULL;
-
-	for (guint n = 1;; n++) {
-		if (!next_cert_block(bio, n, &cert, error))
-			return NULL;
-		if (cert == NULL)
-			break;
-		sk_X509_push(certs, cert);
-	}
-	if (sk_X509_num(certs) == 0) {
-		fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "no certificate found in cert_pem");
-		return NULL;
-	}
-	return g_steal_pointer(&certs);
-}
-
-static char *
-certs_to_pem(X509 *leaf, HkX509Stack *chain)
-{
-	g_autoptr(GString) pem = g_string_new(NULL);
-
-	for (int i = -1; i < sk_X509_num(chain); i++) {
-		g_autofree char *one = certd_cert_to_pem(i < 0 ? leaf : sk_X509_value(chain, i));
-
-		g_string_append(pem, one ? one : "");
-	}
-	return g_string_free(g_steal_pointer(&pem), FALSE);
+	return certd_dns_labels_ok(name);
 }
 
 /* ----- the certs table ----- */
@@ -460,7 +161,8 @@ row_load(CertdState *state, const char *name, ServerRow *row, GError **error)
 		g_propagate_error(error, g_steal_pointer(&local));
 		return FALSE;
 	}
-	return fail(error, HK_IPC_ERROR_NOT_FOUND, "no server certificate named \"%s\"", name);
+	return certd_set_error(error, HK_IPC_ERROR_NOT_FOUND, "no server certificate named \"%s\"",
+	                       name);
 }
 
 /* conflict when a certificate of any kind already has this name. */
@@ -471,9 +173,9 @@ name_free(CertdState *state, const char *name, GError **error)
 	g_autoptr(GError) local = NULL;
 
 	if (row_find(state, name, &row, &local))
-		return fail(error, HK_IPC_ERROR_CONFLICT,
-		            "a certificate named \"%s\" already exists (status %s)", name,
-		            row.status);
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT,
+		                       "a certificate named \"%s\" already exists (status %s)",
+		                       name, row.status);
 	if (local != NULL) {
 		g_propagate_error(error, g_steal_pointer(&local));
 		return FALSE;
@@ -549,7 +251,7 @@ row_insert_txn(HkDb *db, gpointer data, GError **error)
 		return FALSE;
 	cert_row_bind(stmt, row);
 	sqlite3_bind_text(stmt, 12, row->dir, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(stmt, 13, g_get_real_time() / G_USEC_PER_SEC);
+	sqlite3_bind_int64(stmt, 13, certd_now_unix());
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return hk_db_set_error(db, error, "cannot record the certificate");
 	return TRUE;
@@ -573,8 +275,8 @@ row_fulfil_txn(HkDb *db, gpointer data, GError **error)
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return hk_db_set_error(db, error, "cannot record the certificate");
 	if (sqlite3_changes(hk_db_handle(db)) != 1)
-		return fail(error, HK_IPC_ERROR_CONFLICT, "request \"%s\" is no longer pending",
-		            row->name);
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT,
+		                       "request \"%s\" is no longer pending", row->name);
 	return TRUE;
 }
 
@@ -650,15 +352,16 @@ static gboolean
 check_text(const char *param, const char *value, int max, GError **error)
 {
 	if (!g_utf8_validate(value, -1, NULL))
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "%s is not valid UTF-8", param);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "%s is not valid UTF-8", param);
 	if (g_utf8_strlen(value, -1) > max)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "%s has %ld characters, at most %d are allowed", param,
-		            (long)g_utf8_strlen(value, -1), max);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "%s has %ld characters, at most %d are allowed", param,
+		                       (long)g_utf8_strlen(value, -1), max);
 	for (const char *p = value; *p != '\0'; p = g_utf8_next_char(p)) {
 		if (g_unichar_iscntrl(g_utf8_get_char(p)))
-			return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-			            "%s contains a control character", param);
+			return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+			                       "%s contains a control character", param);
 	}
 	return TRUE;
 }
@@ -672,8 +375,9 @@ check_subject_value(const SubjectField *f, const char *value, GError **error)
 		return certd_check_email(value, error);
 	if (g_strcmp0(f->param, HK_CERTD_KEY_COUNTRY) == 0 &&
 	    (strlen(value) != 2 || !g_ascii_isalpha(value[0]) || !g_ascii_isalpha(value[1])))
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "country must be two letters (ISO 3166, e.g. JP), not \"%s\"", value);
+		return certd_set_error(
+		        error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		        "country must be two letters (ISO 3166, e.g. JP), not \"%s\"", value);
 	return check_text(f->param, value, f->max, error);
 }
 
@@ -722,8 +426,9 @@ san_add(GPtrArray *san, const char *entry, GError **error)
 	else if (g_strcmp0(type, "email") == 0 && certd_check_email(value, NULL))
 		san_add_unique(san, g_strconcat("email:", value, NULL));
 	else
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "san \"%s\": use DNS:host.name, IP:address or email:address", entry);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "san \"%s\": use DNS:host.name, IP:address or email:address",
+		                       entry);
 	return TRUE;
 }
 
@@ -743,8 +448,8 @@ csr_take_san(CsrJob *job, const char *cn, json_object *params, GError **error)
 		json_object *item = json_object_array_get_idx(list, i);
 
 		if (!json_object_is_type(item, json_type_string))
-			return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-			            "san must be an array of strings");
+			return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+			                       "san must be an array of strings");
 		if (!san_add(job->san, json_object_get_string(item), error))
 			return FALSE;
 	}
@@ -816,7 +521,7 @@ req_to_pem(X509_REQ *req)
 
 	if (!PEM_write_bio_X509_REQ(bio, req))
 		return NULL;
-	return bio_take(bio, NULL);
+	return certd_bio_take(bio, NULL);
 }
 
 /* The SHA-256 of the request's SubjectPublicKeyInfo, as the certificate will have it. */
@@ -844,12 +549,12 @@ csr_store(CertdState *state, CsrJob *job, const char *csr_pem, GError **error)
 	        .dir = server_dir_rel(job->name),
 	        .cn = g_strdup(job->subject[SUBJECT_CN]),
 	        .key_type = certd_key_describe(job->key),
-	        .subject = name_text(X509_REQ_get_subject_name(job->req)),
+	        .subject = certd_name_text(X509_REQ_get_subject_name(job->req)),
 	        .pubkey_fp = req_pubkey_fingerprint(job->req),
 	};
 	g_autofree char *dir = g_build_filename(state->state_dir, row.dir, NULL);
 	gsize key_len = 0;
-	g_autoptr(HkSecret) key_pem = key_to_pem(job->key, FALSE, NULL, &key_len, error);
+	g_autoptr(HkSecret) key_pem = certd_key_to_pem(job->key, FALSE, NULL, &key_len, error);
 	gboolean ok = key_pem != NULL && certd_store_mkdir(dir, 0700, error) &&
 	              certd_store_write(dir, KEY_FILE, key_pem, key_len, 0600, error) &&
 	              certd_store_write(dir, CSR_FILE, csr_pem, strlen(csr_pem), 0644, error) &&
@@ -958,156 +663,35 @@ import_job_free(gpointer data)
 	g_free(job);
 }
 
-/* Takes out of certs the first certificate for key. */
-static X509 *
-take_leaf(HkX509Stack *certs, EVP_PKEY *key)
-{
-	for (int i = 0; i < sk_X509_num(certs); i++) {
-		if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, i)), key) == 1)
-			return sk_X509_delete(certs, i);
-	}
-	ERR_clear_error();
-	return NULL;
-}
-
-static gboolean
-issued_by(X509 *subject, X509 *issuer)
-{
-	EVP_PKEY *key = X509_get0_pubkey(issuer);
-	gboolean ok = X509_check_issued(issuer, subject) == X509_V_OK && key != NULL &&
-	              X509_verify(subject, key) == 1;
-
-	ERR_clear_error();
-	return ok;
-}
-
-/* Takes out of certs the one that issued and signed cert. */
-static X509 *
-take_issuer(HkX509Stack *certs, X509 *cert)
-{
-	for (int i = 0; i < sk_X509_num(certs); i++) {
-		if (issued_by(cert, sk_X509_value(certs, i)))
-			return sk_X509_delete(certs, i);
-	}
-	return NULL;
-}
-
-static void warn(GPtrArray *warnings, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static void
-warn(GPtrArray *warnings, const char *format, ...)
-{
-	va_list args;
-
-	va_start(args, format);
-	g_ptr_array_add(warnings, g_strdup_vprintf(format, args));
-	va_end(args);
-}
-
-/* Links the leaf up to a self-signed root through the certificates given; what does not
- * fit is left out with a warning, and so is a chain that stops short of a root. */
-static HkX509Stack *
-chain_order(X509 *leaf, HkX509Stack *rest, GPtrArray *warnings)
-{
-	HkX509Stack *chain = sk_X509_new_null();
-	X509 *cert = leaf;
-	X509 *next;
-
-	while (X509_self_signed(cert, 1) != 1) {
-		ERR_clear_error();
-		next = take_issuer(rest, cert);
-		if (next == NULL) {
-			g_autofree char *issuer = name_text(X509_get_issuer_name(cert));
-
-			warn(warnings, "missing intermediate: no certificate for issuer %s",
-			     issuer);
-			break;
-		}
-		sk_X509_push(chain, next);
-		cert = next;
-	}
-	for (int i = 0; i < sk_X509_num(rest); i++) {
-		g_autofree char *subject = name_text(X509_get_subject_name(sk_X509_value(rest, i)));
-
-		warn(warnings, "certificate %s is not part of the chain; it was left out", subject);
-	}
-	return chain;
-}
-
-/* "expired on ..." or "is not valid before ..."; NULL when valid now. */
-static char *
-validity_problem(X509 *cert)
-{
-	if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
-		g_autofree char *date = time_text(X509_get0_notAfter(cert));
-
-		return g_strdup_printf("expired on %s", date);
-	}
-	if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
-		g_autofree char *date = time_text(X509_get0_notBefore(cert));
-
-		return g_strdup_printf("is not valid before %s", date);
-	}
-	return NULL;
-}
-
-/* The leaf must be valid now; intermediates out of date are warned about. */
-static gboolean
-check_dates(ImportJob *job, GError **error)
-{
-	g_autofree char *problem = validity_problem(job->leaf);
-
-	if (problem != NULL)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "the certificate %s", problem);
-	for (int i = 0; i < sk_X509_num(job->chain); i++) {
-		X509 *cert = sk_X509_value(job->chain, i);
-		g_autofree char *late = validity_problem(cert);
-		g_autofree char *subject = NULL;
-
-		if (late == NULL)
-			continue;
-		subject = name_text(X509_get_subject_name(cert));
-		warn(job->warnings, "intermediate %s %s", subject, late);
-	}
-	return TRUE;
-}
-
-static void
-check_purpose(ImportJob *job)
-{
-	if (X509_check_purpose(job->leaf, X509_PURPOSE_SSL_SERVER, 0) != 1)
-		warn(job->warnings, "the certificate's key usage does not allow a TLS server");
-	ERR_clear_error();
-}
-
 static gboolean
 import_key(ImportJob *job, GError **error)
 {
 	if (job->key_pem == NULL)
-		job->key = key_from_file(job->request_key, error);
+		job->key = certd_key_from_file(job->request_key, error);
 	else
-		job->key = key_from_pem(job->key_pem, job->passphrase, error);
-	return job->key != NULL && check_key_type(job->key, error);
+		job->key = certd_key_from_pem(job->key_pem, job->passphrase, error);
+	return job->key != NULL && certd_key_check_type(job->key, error);
 }
 
 static gboolean
 import_work(CertdState *state, gpointer data, GError **error)
 {
 	ImportJob *job = data;
-	g_autoptr(HkX509Stack) certs = certs_from_pem(job->cert_pem, error);
+	g_autoptr(HkX509Stack) certs = certd_certs_from_pem(job->cert_pem, error);
 
 	if (certs == NULL || !import_key(job, error))
 		return FALSE;
-	job->leaf = take_leaf(certs, job->key);
+	job->leaf = certd_chain_take_leaf(certs, job->key);
 	if (job->leaf == NULL && job->key_pem == NULL)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "the certificate does not match the key of request %s", job->name);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "the certificate does not match the key of request %s",
+		                       job->name);
 	if (job->leaf == NULL)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "no certificate in cert_pem matches the key in key_pem");
-	job->chain = chain_order(job->leaf, certs, job->warnings);
-	check_purpose(job);
-	return check_dates(job, error);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "no certificate in cert_pem matches the key in key_pem");
+	job->chain = certd_chain_order(job->leaf, certs, job->warnings);
+	certd_chain_check_purpose(job->leaf, job->warnings);
+	return certd_chain_check_dates(job->leaf, job->chain, job->warnings, error);
 }
 
 static void
@@ -1119,12 +703,12 @@ import_fill_row(ImportJob *job, CertRow *row)
 	row->status = g_strdup(HK_CERTD_STATUS_UNUSED);
 	row->dir = server_dir_rel(job->name);
 	row->serial = certd_serial_to_hex(X509_get0_serialNumber(leaf));
-	row->cn = name_cn(X509_get_subject_name(leaf));
+	row->cn = certd_name_cn(X509_get_subject_name(leaf));
 	if (row->cn == NULL)
 		row->cn = g_strdup(job->name);
 	row->key_type = certd_key_describe(job->key);
-	row->subject = name_text(X509_get_subject_name(leaf));
-	row->issuer = name_text(X509_get_issuer_name(leaf));
+	row->subject = certd_name_text(X509_get_subject_name(leaf));
+	row->issuer = certd_name_text(X509_get_issuer_name(leaf));
 	row->fingerprint = hk_ossl_fingerprint_cert(leaf, NULL);
 	row->pubkey_fp = hk_ossl_fingerprint_pubkey(leaf, NULL);
 	row->not_before = certd_asn1_time_to_unix(X509_get0_notBefore(leaf));
@@ -1154,14 +738,14 @@ import_check_unique(CertdState *state, const CertRow *row, GError **error)
 	g_autofree char *serial = NULL;
 
 	if (same != NULL)
-		return fail(error, HK_IPC_ERROR_CONFLICT,
-		            "this certificate is already in certd as \"%s\"", same);
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT,
+		                       "this certificate is already in certd as \"%s\"", same);
 	serial = holder_of(state, "SELECT coalesce(name, serial) FROM certs WHERE serial = ?",
 	                   row->serial);
 	if (serial != NULL)
-		return fail(error, HK_IPC_ERROR_CONFLICT,
-		            "serial number %s is already used by certificate \"%s\"", row->serial,
-		            serial);
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT,
+		                       "serial number %s is already used by certificate \"%s\"",
+		                       row->serial, serial);
 	return TRUE;
 }
 
@@ -1176,8 +760,8 @@ import_recheck(CertdState *state, ImportJob *job, GError **error)
 	if (!row_load(state, job->name, &row, error))
 		return FALSE;
 	if (g_strcmp0(row.status, HK_CERTD_STATUS_REQUESTED) != 0)
-		return fail(error, HK_IPC_ERROR_CONFLICT, "request \"%s\" is no longer pending",
-		            job->name);
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT,
+		                       "request \"%s\" is no longer pending", job->name);
 	return TRUE;
 }
 
@@ -1186,7 +770,7 @@ static gboolean
 write_cert_files(const char *dir, ImportJob *job, GError **error)
 {
 	g_autofree char *leaf_pem = certd_cert_to_pem(job->leaf);
-	g_autofree char *chain_pem = certs_to_pem(job->leaf, job->chain);
+	g_autofree char *chain_pem = certd_certs_to_pem(job->leaf, job->chain);
 
 	if (leaf_pem == NULL)
 		return hk_ossl_set_error(error, "cannot encode the certificate");
@@ -1224,7 +808,7 @@ import_store_new(CertdState *state, ImportJob *job, const CertRow *row, GError *
 {
 	g_autofree char *dir = g_build_filename(state->state_dir, row->dir, NULL);
 	gsize key_len = 0;
-	g_autoptr(HkSecret) key_pem = key_to_pem(job->key, FALSE, NULL, &key_len, error);
+	g_autoptr(HkSecret) key_pem = certd_key_to_pem(job->key, FALSE, NULL, &key_len, error);
 	gboolean ok = key_pem != NULL && certd_store_mkdir(dir, 0700, error) &&
 	              certd_store_write(dir, KEY_FILE, key_pem, key_len, 0600, error) &&
 	              write_cert_files(dir, job, error) &&
@@ -1312,19 +896,21 @@ import_prepare(CertdState *state, ImportJob *job, GError **error)
 	if (job->key_pem != NULL) {
 		if (row_find(state, job->name, &row, NULL) &&
 		    g_strcmp0(row.status, HK_CERTD_STATUS_REQUESTED) == 0)
-			return fail(error, HK_IPC_ERROR_CONFLICT,
-			            "\"%s\" is a pending request: import the CA's certificate for "
-			            "it without a key, or choose another name",
-			            job->name);
+			return certd_set_error(
+			        error, HK_IPC_ERROR_CONFLICT,
+			        "\"%s\" is a pending request: import the CA's certificate for "
+			        "it without a key, or choose another name",
+			        job->name);
 		return name_free(state, job->name, error);
 	}
 	if (!row_load(state, job->name, &row, error))
 		return FALSE;
 	if (g_strcmp0(row.status, HK_CERTD_STATUS_REQUESTED) != 0)
-		return fail(error, HK_IPC_ERROR_CONFLICT,
-		            "\"%s\" already has a certificate (status %s); a key is needed to "
-		            "import another one under a new name",
-		            job->name, row.status);
+		return certd_set_error(
+		        error, HK_IPC_ERROR_CONFLICT,
+		        "\"%s\" already has a certificate (status %s); a key is needed to "
+		        "import another one under a new name",
+		        job->name, row.status);
 	job->request_key = g_build_filename(state->state_dir, row.dir, KEY_FILE, NULL);
 	return TRUE;
 }
@@ -1406,20 +992,20 @@ export_work(CertdState *state, gpointer data, GError **error)
 	ExportJob *job = data;
 	g_autofree char *key_path = g_build_filename(job->dir, KEY_FILE, NULL);
 	g_autofree char *chain_path = g_build_filename(job->dir, CHAIN_FILE, NULL);
-	g_autoptr(EVP_PKEY) key = key_from_file(key_path, error);
+	g_autoptr(EVP_PKEY) key = certd_key_from_file(key_path, error);
 	g_autoptr(HkX509Stack) certs = NULL;
 
 	if (key == NULL || !certd_store_read(chain_path, &job->chain_pem, NULL, error))
 		return FALSE;
 	if (job->p12) {
-		certs = certs_from_pem(job->chain_pem, error);
+		certs = certd_certs_from_pem(job->chain_pem, error);
 		return certs != NULL && export_p12(job, key, certs, error);
 	}
 	if (job->pkcs1 && !EVP_PKEY_is_a(key, "RSA") && !EVP_PKEY_is_a(key, "EC"))
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "a %s key has no PKCS#1 form; use key_format pkcs8",
-		            EVP_PKEY_get0_type_name(key));
-	job->key_pem = key_to_pem(key, job->pkcs1, job->password, NULL, error);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "a %s key has no PKCS#1 form; use key_format pkcs8",
+		                       EVP_PKEY_get0_type_name(key));
+	job->key_pem = certd_key_to_pem(key, job->pkcs1, job->password, NULL, error);
 	return job->key_pem != NULL;
 }
 
@@ -1464,19 +1050,20 @@ export_options(ExportJob *job, json_object *params, GError **error)
 	const char *password = hk_json_get_string(params, HK_CERTD_KEY_PASSWORD);
 
 	if (format != NULL && g_strcmp0(format, "pem") != 0 && g_strcmp0(format, "p12") != 0)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "format must be pem or p12, not \"%s\"", format);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "format must be pem or p12, not \"%s\"", format);
 	job->p12 = g_strcmp0(format, "p12") == 0;
 	if (key_format != NULL && job->p12)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "key_format applies to the pem format only");
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "key_format applies to the pem format only");
 	if (key_format != NULL && g_strcmp0(key_format, "pkcs1") != 0 &&
 	    g_strcmp0(key_format, "pkcs8") != 0)
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT,
-		            "key_format must be pkcs1 or pkcs8, not \"%s\"", key_format);
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "key_format must be pkcs1 or pkcs8, not \"%s\"", key_format);
 	job->pkcs1 = g_strcmp0(key_format, "pkcs1") == 0;
 	if (password != NULL && *password == '\0')
-		return fail(error, HK_IPC_ERROR_INVALID_ARGUMENT, "the password must not be empty");
+		return certd_set_error(error, HK_IPC_ERROR_INVALID_ARGUMENT,
+		                       "the password must not be empty");
 	job->generated = password == NULL && job->p12;
 	job->password = job->generated ? certd_password_generate(20) : g_strdup(password);
 	return TRUE;
@@ -1491,10 +1078,11 @@ export_prepare(CertdState *state, ExportJob *job, GError **error)
 	if (!row_load(state, job->name, &row, error))
 		return FALSE;
 	if (g_strcmp0(row.status, HK_CERTD_STATUS_REQUESTED) == 0)
-		return fail(error, HK_IPC_ERROR_CONFLICT,
-		            "\"%s\" is a request without a certificate yet: import the CA's "
-		            "certificate first",
-		            job->name);
+		return certd_set_error(
+		        error, HK_IPC_ERROR_CONFLICT,
+		        "\"%s\" is a request without a certificate yet: import the CA's "
+		        "certificate first",
+		        job->name);
 	job->dir = g_build_filename(state->state_dir, row.dir, NULL);
 	return TRUE;
 }
@@ -1547,7 +1135,7 @@ assign_txn(HkDb *db, gpointer data, GError **error)
 		return FALSE;
 	sqlite3_bind_text(set, 1, a->service, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(set, 2, a->cert_id);
-	sqlite3_bind_int64(set, 3, g_get_real_time() / G_USEC_PER_SEC);
+	sqlite3_bind_int64(set, 3, certd_now_unix());
 	if (sqlite3_step(set) != SQLITE_DONE)
 		return hk_db_set_error(db, error, "cannot record the assignment");
 	use = hk_db_prepare(db, "UPDATE certs SET status = 'in_use' WHERE id = ?", error);
@@ -1569,21 +1157,23 @@ assign_txn(HkDb *db, gpointer data, GError **error)
 static gboolean
 assign_check(const char *name, const ServerRow *row, GError **error)
 {
-	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	gint64 now = certd_now_unix();
 
 	if (g_strcmp0(row->status, HK_CERTD_STATUS_REQUESTED) == 0)
-		return fail(error, HK_IPC_ERROR_CONFLICT,
-		            "\"%s\" is a request without a certificate yet: import the CA's "
-		            "certificate first",
-		            name);
+		return certd_set_error(
+		        error, HK_IPC_ERROR_CONFLICT,
+		        "\"%s\" is a request without a certificate yet: import the CA's "
+		        "certificate first",
+		        name);
 	if (g_strcmp0(row->status, HK_CERTD_STATUS_UNUSED) != 0 &&
 	    g_strcmp0(row->status, HK_CERTD_STATUS_IN_USE) != 0)
-		return fail(error, HK_IPC_ERROR_CONFLICT, "\"%s\" is %s and cannot be assigned",
-		            name, row->status);
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT,
+		                       "\"%s\" is %s and cannot be assigned", name, row->status);
 	if (row->not_after != 0 && row->not_after < now) {
 		g_autofree char *date = certd_time_iso(row->not_after);
 
-		return fail(error, HK_IPC_ERROR_CONFLICT, "\"%s\" expired on %s", name, date);
+		return certd_set_error(error, HK_IPC_ERROR_CONFLICT, "\"%s\" expired on %s", name,
+		                       date);
 	}
 	return TRUE;
 }
@@ -1618,9 +1208,6 @@ assign_result(const char *name, const char *service, const char *path)
 	json_object_object_add(result, HK_CERTD_KEY_FILES, files);
 	return result;
 }
-
-static void
-reload_start(CertdState *state, HkIpcRequest *req, const Service *service, json_object *result);
 
 static gboolean
 assign_apply(CertdState *state, const char *name, const Service *service, char **path,
@@ -1672,233 +1259,8 @@ op_cert_assign(HkIpcRequest *req, json_object *params, gpointer data)
 	json_object_object_add(event, HK_CERTD_KEY_SERVICE, json_object_new_string(service->name));
 	json_object_object_add(event, HK_CERTD_KEY_NAME, json_object_new_string(name));
 	certd_emit(state, HK_CERTD_EV_CERT_ASSIGNED, event);
-	reload_start(state, req, service, assign_result(name, service->name, path));
-}
-
-/* ----- reload commands ----- */
-
-/* A reload command in flight; the request waits for its outcome. */
-typedef struct {
-	CertdState *state;
-	HkIpcRequest *req;
-	json_object *result;
-	char *service;
-	char *command;
-	GSubprocess *proc;
-	pid_t pgid; /* its process group; 0: it ended before we saw it */
-	GCancellable *cancel;
-	GByteArray *output;
-	guint8 buf[1024];
-	guint timeout_id;
-	guint timeout_s;
-	gboolean exited;
-	gboolean eof;
-	gboolean timed_out;
-} Reload;
-
-static void
-reload_free(Reload *r)
-{
-	g_clear_handle_id(&r->timeout_id, g_source_remove);
-	json_object_put(r->result);
-	g_free(r->service);
-	g_free(r->command);
-	g_clear_object(&r->proc);
-	g_clear_object(&r->cancel);
-	g_byte_array_unref(r->output);
-	g_free(r);
-}
-
-static json_object *
-reload_json(const char *command, int status, const char *output, gsize len, gboolean timed_out)
-{
-	json_object *reload = json_object_new_object();
-	g_autofree char *text = g_utf8_make_valid(output ? output : "", (gssize)len);
-
-	json_object_object_add(reload, HK_CERTD_KEY_COMMAND, json_object_new_string(command));
-	json_object_object_add(reload, HK_CERTD_KEY_EXIT_STATUS, json_object_new_int(status));
-	json_object_object_add(reload, HK_CERTD_KEY_OUTPUT, json_object_new_string(text));
-	json_object_object_add(reload, HK_CERTD_KEY_TIMED_OUT, json_object_new_boolean(timed_out));
-	return reload;
-}
-
-/* 0..255 as the command exited, 128 + n when signal n ended it (as shells report it). */
-static int
-reload_status(GSubprocess *proc)
-{
-	if (g_subprocess_get_if_exited(proc))
-		return g_subprocess_get_exit_status(proc);
-	return 128 + g_subprocess_get_term_sig(proc);
-}
-
-static void
-reload_log(const Reload *r, int status)
-{
-	if (r->timed_out)
-		g_warning("reload of %s: \"%s\" was killed after %u s", r->service, r->command,
-		          r->timeout_s);
-	else if (status != 0)
-		g_warning("reload of %s: \"%s\" exited with status %d", r->service, r->command,
-		          status);
-	else
-		g_message("reload of %s: \"%s\" succeeded", r->service, r->command);
-}
-
-static void
-reload_finish(Reload *r)
-{
-	CertdState *state = r->state;
-	int status = reload_status(r->proc);
-
-	reload_log(r, status);
-	json_object_object_add(r->result, HK_CERTD_KEY_RELOAD,
-	                       reload_json(r->command, status, (const char *)r->output->data,
-	                                   r->output->len, r->timed_out));
-	hk_ipc_request_return(r->req, g_steal_pointer(&r->result));
-	reload_free(r);
-	state->work_in_flight--;
-}
-
-static void
-reload_maybe_finish(Reload *r)
-{
-	if (r->exited && r->eof)
-		reload_finish(r);
-}
-
-static void reload_read_next(Reload *r);
-
-static void
-reload_on_read(GObject *source, GAsyncResult *res, gpointer data)
-{
-	Reload *r = data;
-	gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, NULL);
-
-	if (n > 0) {
-		gsize room = RELOAD_OUTPUT_MAX - MIN(r->output->len, RELOAD_OUTPUT_MAX);
-
-		g_byte_array_append(r->output, r->buf, (guint)MIN((gsize)n, room));
-		reload_read_next(r); /* the rest is read and dropped, so the command never blocks */
-		return;
-	}
-	r->eof = TRUE; /* end of output, cancelled, or an error: done reading either way */
-	reload_maybe_finish(r);
-}
-
-static void
-reload_read_next(Reload *r)
-{
-	g_input_stream_read_async(g_subprocess_get_stdout_pipe(r->proc), r->buf, sizeof(r->buf),
-	                          G_PRIORITY_DEFAULT, r->cancel, reload_on_read, r);
-}
-
-static gboolean reload_on_timeout(gpointer data);
-
-static void
-reload_on_exit(GObject *source, GAsyncResult *res, gpointer data)
-{
-	Reload *r = data;
-
-	g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
-	r->exited = TRUE;
-	if (!r->eof) {
-		/* something it started in the background may keep the pipe open: read what is
-		 * there, but do not wait for that */
-		g_clear_handle_id(&r->timeout_id, g_source_remove);
-		r->timeout_id = g_timeout_add(RELOAD_GRACE_MS, reload_on_timeout, r);
-	}
-	reload_maybe_finish(r);
-}
-
-/* The command overran: kill its whole process group and stop waiting for its output
- * (a child it left behind could hold the pipe open). */
-static gboolean
-reload_on_timeout(gpointer data)
-{
-	Reload *r = data;
-
-	r->timeout_id = 0;
-	if (!r->exited && r->pgid > 0) {
-		r->timed_out = TRUE;
-		kill(-r->pgid, SIGKILL);
-	}
-	g_cancellable_cancel(r->cancel);
-	return G_SOURCE_REMOVE;
-}
-
-static void
-reload_child_setup(gpointer data)
-{
-	setpgid(0, 0); /* its own process group, so a timeout kills everything it started */
-}
-
-static gboolean
-reload_spawn(Reload *r, GError **error)
-{
-	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
-	        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	g_auto(GStrv) argv = NULL;
-	const char *id;
-
-	if (!g_shell_parse_argv(r->command, NULL, &argv, error))
-		return FALSE;
-	g_subprocess_launcher_set_child_setup(launcher, reload_child_setup, NULL, NULL);
-	r->proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, error);
-	if (r->proc == NULL)
-		return FALSE;
-	/* no identifier: GLib has reaped it already, there is nothing left to kill */
-	id = g_subprocess_get_identifier(r->proc);
-	r->pgid = id != NULL ? (pid_t)atoi(id) : 0;
-	return TRUE;
-}
-
-/* A command that cannot even start is reported as a shell would: status 127. */
-static void
-reload_fail(Reload *r, const GError *error)
-{
-	g_autofree char *output = g_strdup_printf("cannot run the command: %s", error->message);
-
-	g_warning("reload of %s: %s", r->service, output);
-	json_object_object_add(r->result, HK_CERTD_KEY_RELOAD,
-	                       reload_json(r->command, 127, output, strlen(output), FALSE));
-	hk_ipc_request_return(r->req, g_steal_pointer(&r->result));
-	reload_free(r);
-}
-
-/* Runs [certd] reload_<service> and replies once it ended; none configured: reload null. */
-static void
-reload_start(CertdState *state, HkIpcRequest *req, const Service *service, json_object *result)
-{
-	const char *command =
-	        hk_config_get_string(state->config, CERTD_SECTION, service->reload_key);
-	g_autoptr(GError) error = NULL;
-	Reload *r;
-
-	if (command == NULL || strspn(command, " \t") == strlen(command)) {
-		json_object_object_add(result, HK_CERTD_KEY_RELOAD, NULL);
-		hk_ipc_request_return(req, result);
-		return;
-	}
-	r = g_new0(Reload, 1);
-	r->state = state;
-	r->req = req;
-	r->result = result;
-	r->service = g_strdup(service->name);
-	r->command = g_strdup(command);
-	r->output = g_byte_array_new();
-	r->cancel = g_cancellable_new();
-	r->timeout_s = (guint)(hk_config_get_duration_ms(state->config, CERTD_SECTION,
-	                                                 CERTD_CONF_RELOAD_TIMEOUT) /
-	                       1000);
-	if (!reload_spawn(r, &error)) {
-		reload_fail(r, error);
-		return;
-	}
-	/* certd_work_drain() at shutdown waits for the command, so state outlives it */
-	state->work_in_flight++;
-	r->timeout_id = g_timeout_add_seconds(MAX(r->timeout_s, 1), reload_on_timeout, r);
-	reload_read_next(r);
-	g_subprocess_wait_async(r->proc, NULL, reload_on_exit, r);
+	certd_reload_start(state, req, service->name, service->reload_key,
+	                   assign_result(name, service->name, path));
 }
 
 /* ----- the daily expiry check ----- */
@@ -1921,7 +1283,7 @@ expiry_check(CertdState *state)
 {
 	gint64 days =
 	        hk_config_get_int(state->config, CERTD_SECTION, CERTD_CONF_EXPIRY_WARNING_DAYS);
-	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	gint64 now = certd_now_unix();
 	g_autoptr(GError) error = NULL;
 	g_autoptr(sqlite3_stmt) stmt = hk_db_prepare(
 	        state->db,

@@ -17,27 +17,6 @@
 #include <openssl/pem.h>
 #include <string.h>
 
-static gboolean invalid(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static gboolean
-invalid(GError **error, const char *format, ...)
-{
-	g_autofree char *message = NULL;
-	va_list args;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error_literal(error, HK_IPC_ERROR, HK_IPC_ERROR_INVALID_ARGUMENT, message);
-	return FALSE;
-}
-
-static gint64
-now_unix(void)
-{
-	return g_get_real_time() / G_USEC_PER_SEC;
-}
-
 /* ----- checking a certificate ----- */
 
 static X509 *
@@ -46,31 +25,27 @@ parse_cert(const char *pem, GError **error)
 	g_autoptr(BIO) bio = BIO_new_mem_buf(pem, -1);
 	X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 
-	if (cert == NULL) {
-		g_autoptr(GError) reason = NULL;
-
-		hk_ossl_set_error(&reason, "cert_pem is not a PEM certificate");
-		invalid(error, "%s", reason->message);
-	}
+	if (cert == NULL)
+		certd_set_ossl_invalid(error, "cert_pem is not a PEM certificate");
 	return cert;
 }
 
 static gboolean
 check_validity(X509 *cert, GError **error)
 {
-	gint64 now = now_unix();
+	gint64 now = certd_now_unix();
 	gint64 nb = certd_asn1_time_to_unix(X509_get0_notBefore(cert));
 	gint64 na = certd_asn1_time_to_unix(X509_get0_notAfter(cert));
 
 	if (nb > now) {
 		g_autofree char *t = certd_time_iso(nb);
 
-		return invalid(error, "the certificate is not valid before %s", t);
+		return certd_set_invalid(error, "the certificate is not valid before %s", t);
 	}
 	if (na <= now) {
 		g_autofree char *t = certd_time_iso(na);
 
-		return invalid(error, "the certificate expired on %s", t);
+		return certd_set_invalid(error, "the certificate expired on %s", t);
 	}
 	return TRUE;
 }
@@ -128,23 +103,25 @@ check_key(X509 *cert, GError **error)
 	guint32 ku = X509_get_key_usage(cert);
 
 	if (key == NULL)
-		return invalid(error, "the certificate's public key cannot be read");
+		return certd_set_invalid(error, "the certificate's public key cannot be read");
 	if (EVP_PKEY_is_a(key, "RSA")) {
 		if (has_ku && !(ku & KU_KEY_ENCIPHERMENT))
-			return invalid(error, "the certificate's keyUsage does not allow "
-			                      "keyEncipherment, so mail cannot be encrypted to it");
+			return certd_set_invalid(
+			        error, "the certificate's keyUsage does not allow "
+			               "keyEncipherment, so mail cannot be encrypted to it");
 		return TRUE;
 	}
 	if (EVP_PKEY_is_a(key, "EC")) {
 		if (has_ku && !(ku & KU_KEY_AGREEMENT))
-			return invalid(error, "the certificate's keyUsage does not allow "
-			                      "keyAgreement, so mail cannot be encrypted to it");
+			return certd_set_invalid(error,
+			                         "the certificate's keyUsage does not allow "
+			                         "keyAgreement, so mail cannot be encrypted to it");
 		return TRUE;
 	}
-	return invalid(error,
-	               "the certificate has a %s key; mail can be encrypted to RSA or EC "
-	               "keys only",
-	               EVP_PKEY_get0_type_name(key));
+	return certd_set_invalid(error,
+	                         "the certificate has a %s key; mail can be encrypted to RSA or EC "
+	                         "keys only",
+	                         EVP_PKEY_get0_type_name(key));
 }
 
 static gboolean
@@ -158,12 +135,14 @@ check_smime_cert(X509 *cert, const char *email, GError **error)
 	/* as X509_check_email(): the subject counts only without rfc822Name alt names */
 	if (!san_has_email(cert, email, &san_emails) &&
 	    (san_emails || !subject_has_email(cert, email)))
-		return invalid(error, "the certificate is not for %s (%s does not name it)", email,
-		               san_emails ? "its subjectAltName" : "its subject emailAddress");
+		return certd_set_invalid(
+		        error, "the certificate is not for %s (%s does not name it)", email,
+		        san_emails ? "its subjectAltName" : "its subject emailAddress");
 	if ((flags & EXFLAG_XKUSAGE) &&
 	    !(X509_get_extended_key_usage(cert) & (XKU_SMIME | XKU_ANYEKU)))
-		return invalid(error, "the certificate's extendedKeyUsage does not include "
-		                      "emailProtection");
+		return certd_set_invalid(error,
+		                         "the certificate's extendedKeyUsage does not include "
+		                         "emailProtection");
 	return check_key(cert, error);
 }
 
@@ -201,7 +180,7 @@ store_registration(CertdState *state, const char *email, const SmimeCert *c, GEr
 	sqlite3_bind_text(stmt, 2, c->cert_pem, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 3, c->fingerprint, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(stmt, 4, c->not_after);
-	sqlite3_bind_int64(stmt, 5, now_unix());
+	sqlite3_bind_int64(stmt, 5, certd_now_unix());
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return hk_db_set_error(state->db, error, "smime_certs");
 	return TRUE;
@@ -244,7 +223,7 @@ find_issued(CertdState *state, const char *email, SmimeCert *c)
 
 	if (stmt == NULL)
 		return FALSE;
-	sqlite3_bind_int64(stmt, 1, now_unix());
+	sqlite3_bind_int64(stmt, 1, certd_now_unix());
 	sqlite3_bind_text(stmt, 2, email, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(stmt) != SQLITE_ROW)
 		return FALSE;
@@ -279,10 +258,8 @@ describe(const SmimeCert *c, gboolean with_pem)
 static void
 emit_changed(CertdState *state, const char *email)
 {
-	json_object *data = json_object_new_object();
-
-	json_object_object_add(data, HK_CERTD_KEY_EMAIL, json_object_new_string(email));
-	certd_emit(state, HK_CERTD_EV_SMIME_CHANGED, data);
+	certd_emit(state, HK_CERTD_EV_SMIME_CHANGED,
+	           certd_json_object_with(HK_CERTD_KEY_EMAIL, email));
 }
 
 /* ----- ops ----- */
@@ -330,7 +307,7 @@ op_smime_lookup(HkIpcRequest *req, json_object *params, gpointer data)
 	const char *email = hk_json_get_string(params, HK_CERTD_KEY_EMAIL);
 
 	if (find_registered(state, email, &c)) {
-		if (c.not_after > now_unix()) {
+		if (c.not_after > certd_now_unix()) {
 			hk_ipc_request_return(req, describe(&c, TRUE));
 			return;
 		}
@@ -351,7 +328,6 @@ op_smime_unregister(HkIpcRequest *req, json_object *params, gpointer data)
 	const char *email = hk_json_get_string(params, HK_CERTD_KEY_EMAIL);
 	g_autoptr(sqlite3_stmt) stmt =
 	        hk_db_prepare(state->db, "DELETE FROM smime_certs WHERE email = ?", &error);
-	json_object *result;
 
 	if (stmt == NULL) {
 		hk_ipc_request_return_gerror(req, error);
@@ -369,9 +345,7 @@ op_smime_unregister(HkIpcRequest *req, json_object *params, gpointer data)
 	}
 	g_message("S/MIME certificate for %s unregistered", email);
 	emit_changed(state, email);
-	result = json_object_new_object();
-	json_object_object_add(result, HK_CERTD_KEY_EMAIL, json_object_new_string(email));
-	hk_ipc_request_return(req, result);
+	hk_ipc_request_return(req, certd_json_object_with(HK_CERTD_KEY_EMAIL, email));
 }
 
 static const HkIpcParam register_params[] = {

@@ -33,27 +33,6 @@ static const char reason_no_password[] = "no password set";
 static const char reason_no_fax_password[] = "no fax password set";
 static const char reason_mismatch[] = "password mismatch";
 
-static gboolean invalid(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static gboolean
-invalid(GError **error, const char *format, ...)
-{
-	g_autofree char *message = NULL;
-	va_list args;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error_literal(error, HK_IPC_ERROR, HK_IPC_ERROR_INVALID_ARGUMENT, message);
-	return FALSE;
-}
-
-static gint64
-now_unix(void)
-{
-	return g_get_real_time() / G_USEC_PER_SEC;
-}
-
 /* ----- input checks ----- */
 
 static gboolean
@@ -63,17 +42,18 @@ check_user_name(const char *name, GError **error)
 	gsize len = name ? strlen(name) : 0;
 
 	if (len == 0)
-		return invalid(error, "a user name is required");
+		return certd_set_invalid(error, "a user name is required");
 	shown = g_strescape(name, NULL);
 	if (len > USER_NAME_MAX)
-		return invalid(error, "the user name \"%.70s...\" is longer than %d characters",
-		               shown, USER_NAME_MAX);
+		return certd_set_invalid(error,
+		                         "the user name \"%.70s...\" is longer than %d characters",
+		                         shown, USER_NAME_MAX);
 	if (name[0] == '-' || name[0] == '.')
-		return invalid(error, "the user name \"%s\" must not start with \"%c\"", shown,
-		               name[0]);
+		return certd_set_invalid(error, "the user name \"%s\" must not start with \"%c\"",
+		                         shown, name[0]);
 	for (gsize i = 0; i < len; i++) {
 		if (!g_ascii_isalnum(name[i]) && strchr("._@+-", name[i]) == NULL)
-			return invalid(
+			return certd_set_invalid(
 			        error,
 			        "the user name \"%s\" may hold only letters, digits and . _ @ "
 			        "+ -",
@@ -87,12 +67,14 @@ static gboolean
 check_secret(const char *text, gsize len, const char *what, GError **error)
 {
 	if (text == NULL || len == 0)
-		return invalid(error, "the %s must not be empty", what);
+		return certd_set_invalid(error, "the %s must not be empty", what);
 	if (len > PASSWORD_MAX)
-		return invalid(error, "the %s is longer than %d bytes", what, PASSWORD_MAX);
+		return certd_set_invalid(error, "the %s is longer than %d bytes", what,
+		                         PASSWORD_MAX);
 	if (memchr(text, '\0', len) != NULL || memchr(text, '\n', len) != NULL ||
 	    memchr(text, '\r', len) != NULL)
-		return invalid(error, "the %s must not contain a NUL, CR or LF character", what);
+		return certd_set_invalid(error, "the %s must not contain a NUL, CR or LF character",
+		                         what);
 	return TRUE;
 }
 
@@ -330,7 +312,7 @@ user_certs(CertdState *state, gint64 id)
 
 	if (stmt == NULL)
 		return certs;
-	sqlite3_bind_int64(stmt, 1, now_unix());
+	sqlite3_bind_int64(stmt, 1, certd_now_unix());
 	sqlite3_bind_int64(stmt, 2, id);
 	while (sqlite3_step(stmt) == SQLITE_ROW) {
 		json_object *cert = json_object_new_object();
@@ -396,10 +378,8 @@ return_user(CertdState *state, HkIpcRequest *req, gint64 id, guint flags)
 static void
 emit_user_changed(CertdState *state, const char *name)
 {
-	json_object *data = json_object_new_object();
-
-	json_object_object_add(data, HK_CERTD_KEY_NAME, json_object_new_string(name));
-	certd_emit(state, HK_CERTD_EV_USER_CHANGED, data);
+	certd_emit(state, HK_CERTD_EV_USER_CHANGED,
+	           certd_json_object_with(HK_CERTD_KEY_NAME, name));
 }
 
 static gboolean
@@ -429,8 +409,8 @@ insert_user(HkDb *db, const char *name, const char *hash, GError **error)
 		return 0;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 2, hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(stmt, 3, now_unix());
-	sqlite3_bind_int64(stmt, 4, now_unix());
+	sqlite3_bind_int64(stmt, 3, certd_now_unix());
+	sqlite3_bind_int64(stmt, 4, certd_now_unix());
 	if (sqlite3_step(stmt) != SQLITE_DONE) {
 		hk_db_set_error(db, error, "users");
 		return 0;
@@ -452,7 +432,7 @@ update_user(CertdState *state, const char *sql, gint64 id, const char *text, gin
 		sqlite3_bind_text(stmt, 1, text, -1, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_int64(stmt, 1, number);
-	sqlite3_bind_int64(stmt, 2, now_unix());
+	sqlite3_bind_int64(stmt, 2, certd_now_unix());
 	sqlite3_bind_int64(stmt, 3, id);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return hk_db_set_error(state->db, error, "users");
@@ -482,7 +462,7 @@ emails_from_params(json_object *params, GError **error)
 	json_object_object_get_ex(params, HK_CERTD_KEY_EMAILS, &array);
 	n = json_object_array_length(array);
 	if (n == 0) {
-		invalid(error, "a user needs at least one e-mail address");
+		certd_set_invalid(error, "a user needs at least one e-mail address");
 		return NULL;
 	}
 	for (gsize i = 0; i < n; i++) {
@@ -490,14 +470,15 @@ emails_from_params(json_object *params, GError **error)
 		const char *email = json_object_get_string(item);
 
 		if (!json_object_is_type(item, json_type_string)) {
-			invalid(error, "emails must be an array of strings");
+			certd_set_invalid(error, "emails must be an array of strings");
 			return NULL;
 		}
 		if (!certd_check_email(email, error))
 			return NULL;
 		for (guint j = 0; j < emails->len; j++) {
 			if (g_ascii_strcasecmp(emails->pdata[j], email) == 0) {
-				invalid(error, "the address \"%s\" is given twice", email);
+				certd_set_invalid(error, "the address \"%s\" is given twice",
+				                  email);
 				return NULL;
 			}
 		}
@@ -739,7 +720,7 @@ valid_cert_serials(CertdState *state, gint64 id, GError **error)
 	if (stmt == NULL)
 		return NULL;
 	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_int64(stmt, 2, now_unix());
+	sqlite3_bind_int64(stmt, 2, certd_now_unix());
 	while (sqlite3_step(stmt) == SQLITE_ROW)
 		g_ptr_array_add(serials, g_strdup((const char *)sqlite3_column_text(stmt, 0)));
 	return g_steal_pointer(&serials);
@@ -784,7 +765,6 @@ op_user_del(HkIpcRequest *req, json_object *params, gpointer data)
 	CertdState *state = data;
 	g_autoptr(GError) error = NULL;
 	g_auto(UserRow) row = {0};
-	json_object *result;
 
 	if (!user_by_name(state, hk_json_get_string(params, HK_CERTD_KEY_NAME), &row, &error) ||
 	    !refuse_valid_certs(state, &row, &error) || !delete_user(state, row.id, &error)) {
@@ -793,9 +773,7 @@ op_user_del(HkIpcRequest *req, json_object *params, gpointer data)
 	}
 	g_message("user %s deleted", row.name);
 	emit_user_changed(state, row.name);
-	result = json_object_new_object();
-	json_object_object_add(result, HK_CERTD_KEY_NAME, json_object_new_string(row.name));
-	hk_ipc_request_return(req, result);
+	hk_ipc_request_return(req, certd_json_object_with(HK_CERTD_KEY_NAME, row.name));
 }
 
 /* ----- user.set ----- */
@@ -812,9 +790,9 @@ set_flag(CertdState *state, const UserRow *row, const char *attr, const char *va
 	if (!parse_bool(value, &on)) {
 		g_autofree char *shown = g_strescape(value, NULL);
 
-		return invalid(error,
-		               "%s: \"%.40s\" is not one of yes, no, true, false, on, off, 1, 0",
-		               attr, shown);
+		return certd_set_invalid(
+		        error, "%s: \"%.40s\" is not one of yes, no, true, false, on, off, 1, 0",
+		        attr, shown);
 	}
 	return update_user(state, sql, row->id, NULL, on, error);
 }
@@ -829,10 +807,11 @@ check_attr(const char *attr, GError **error)
 	    g_str_equal(attr, HK_CERTD_KEY_FAX_PASSWORD))
 		return TRUE;
 	shown = g_strescape(attr, NULL);
-	return invalid(error,
-	               "unknown attribute \"%.40s\": use require_signature, fax_allowed or "
-	               "fax_password",
-	               shown);
+	return certd_set_invalid(
+	        error,
+	        "unknown attribute \"%.40s\": use require_signature, fax_allowed or "
+	        "fax_password",
+	        shown);
 }
 
 /* Flags take value; fax_password takes password to set it (a "password" param is
@@ -844,14 +823,16 @@ check_set_params(const char *attr, const char *value, gboolean has_password, GEr
 		return FALSE;
 	if (!g_str_equal(attr, HK_CERTD_KEY_FAX_PASSWORD)) {
 		if (value == NULL || has_password)
-			return invalid(error, "%s takes a value (and no password)", attr);
+			return certd_set_invalid(error, "%s takes a value (and no password)", attr);
 		return TRUE;
 	}
 	if (value != NULL && *value != '\0')
-		return invalid(error, "send the fax password as \"password\", not as \"value\"");
+		return certd_set_invalid(error,
+		                         "send the fax password as \"password\", not as \"value\"");
 	if ((value != NULL) == has_password)
-		return invalid(error, "fax_password takes a password to set it, or an empty value "
-		                      "to clear it");
+		return certd_set_invalid(
+		        error, "fax_password takes a password to set it, or an empty value "
+		               "to clear it");
 	return TRUE;
 }
 
@@ -1069,16 +1050,18 @@ check_crypt_hash(const char *hash, const char *prefix, GError **error)
 	int salt = crypt_checksalt(hash);
 
 	if (len == 0)
-		return invalid(error, "the password hash is empty");
+		return certd_set_invalid(error, "the password hash is empty");
 	if (!g_str_has_prefix(hash, prefix))
-		return invalid(error, "the hash does not start with %s as its scheme requires",
-		               prefix);
+		return certd_set_invalid(
+		        error, "the hash does not start with %s as its scheme requires", prefix);
 	if (len >= CRYPT_OUTPUT_SIZE || strspn(hash, "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	                                             "abcdefghijklmnopqrstuvwxyz$=,-") != len)
-		return invalid(error, "the password hash holds characters no crypt(3) hash has");
+		return certd_set_invalid(error,
+		                         "the password hash holds characters no crypt(3) hash has");
 	if ((hash[0] != '$' && len != 13) ||
 	    (salt != CRYPT_SALT_OK && salt != CRYPT_SALT_METHOD_LEGACY))
-		return invalid(error, "the password hash is not of a kind crypt(3) can check here");
+		return certd_set_invalid(
+		        error, "the password hash is not of a kind crypt(3) can check here");
 	return TRUE;
 }
 
@@ -1090,7 +1073,7 @@ parse_scheme(const char *field, ImportEntry *e, GError **error)
 	const char *rest;
 
 	if (end == NULL || end - field > 32)
-		return invalid(error, "the password field has no {SCHEME}");
+		return certd_set_invalid(error, "the password field has no {SCHEME}");
 	scheme = g_ascii_strup(field + 1, end - field - 1);
 	rest = end + 1;
 	if (g_str_equal(scheme, "PLAIN") || g_str_equal(scheme, "CLEARTEXT")) {
@@ -1106,10 +1089,11 @@ parse_scheme(const char *field, ImportEntry *e, GError **error)
 		}
 	}
 	g_strcanon(scheme, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", '?');
-	return invalid(error,
-	               "unsupported password scheme {%s}: use CRYPT, SHA512-CRYPT, SHA256-CRYPT, "
-	               "BLF-CRYPT, MD5-CRYPT or PLAIN",
-	               scheme);
+	return certd_set_invalid(
+	        error,
+	        "unsupported password scheme {%s}: use CRYPT, SHA512-CRYPT, SHA256-CRYPT, "
+	        "BLF-CRYPT, MD5-CRYPT or PLAIN",
+	        scheme);
 }
 
 static gboolean
@@ -1164,7 +1148,7 @@ parse_passwd_line(const char *line, guint number, GError **error)
 	e->line = number;
 	e->emails = g_ptr_array_new_with_free_func(g_free);
 	if (g_strv_length(fields) < 2) {
-		invalid(error, "expected user:password:..., found no \":\"");
+		certd_set_invalid(error, "expected user:password:..., found no \":\"");
 		return NULL;
 	}
 	e->name = g_strdup(fields[0]);

@@ -9,6 +9,7 @@
  *   certd-ca.c       ca.* ops and the CA engine             certd-crl.c     the CRL
  *   certd-client.c   cert.issue/list/show/p12/revoke/lookup
  *   certd-servercert.c csr.create, cert.import/export/assign
+ *   certd-chain.c    PEM, keys, chain order and checks      certd-reload.c  reload commands
  *   certd-users.c    user.*, auth.verify, fax.verify        certd-smime.c   smime.*
  */
 #pragma once
@@ -172,6 +173,24 @@ char *certd_time_iso(gint64 unix_seconds);
 gint64 certd_asn1_time_to_unix(const ASN1_TIME *time);
 char *certd_cert_to_pem(X509 *cert);
 json_object *certd_json_base64(const void *data, gsize len);
+/* Adds key: value to obj; a NULL value becomes JSON null. */
+void certd_json_add_string(json_object *obj, const char *key, const char *value);
+/* Adds key: unix_seconds as certd_time_iso() text to obj. */
+void certd_json_add_time(json_object *obj, const char *key, gint64 unix_seconds);
+/* A new object {key: value}, for events and replies that name one thing. */
+json_object *certd_json_object_with(const char *key, const char *value);
+/* The wall clock in seconds since the epoch, as the database stores times. */
+gint64 certd_now_unix(void);
+/* Whether each dot-separated label of name is 1..63 letters, digits or inner hyphens. */
+gboolean certd_dns_labels_ok(const char *name);
+
+/* Sets an HK_IPC_ERROR of code with a printf-style message; returns FALSE. */
+gboolean
+certd_set_error(GError **error, HkIpcError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
+/* Sets invalid_argument with a printf-style message; returns FALSE. */
+gboolean certd_set_invalid(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+/* Sets invalid_argument "<message>: <OpenSSL's reasons>" for input OpenSSL refused. */
+gboolean certd_set_ossl_invalid(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
 /* The error replies most handlers need. */
 #define certd_return_invalid(req, ...)                                                             \
@@ -195,6 +214,44 @@ void certd_crl_schedule(CertdState *state);
 int certd_crl_reason_code(const char *name);
 /* The reason names, for error messages. */
 const char *certd_crl_reason_list(void);
+/* ----- certd-chain.c: PEM, keys and chains of server certificates ----- */
+
+/* Copies what a memory BIO holds (NUL-terminated) and wipes the BIO's copy. */
+char *certd_bio_take(BIO *bio, gsize *len);
+/* "C = JP, O = Example, CN = mail.example.jp" in UTF-8 ("" when it cannot be printed). */
+char *certd_name_text(const X509_NAME *name);
+/* The first CN of a name in UTF-8; NULL when there is none. */
+char *certd_name_cn(const X509_NAME *name);
+/* The key as PEM (PKCS#8, or traditional), AES-256-CBC encrypted with a password. A secret. */
+char *certd_key_to_pem(EVP_PKEY *key, gboolean traditional, const char *password, gsize *len,
+                       GError **error);
+/* Reads the first private key of pem (key_pem), with passphrase when it is encrypted. */
+EVP_PKEY *certd_key_from_pem(const char *pem, const char *passphrase, GError **error);
+/* Reads a key certd wrote itself (unencrypted PEM); never prompts. */
+EVP_PKEY *certd_key_from_file(const char *path, GError **error);
+/* RSA of 2048 bits or more, EC, Ed25519 or Ed448; invalid_argument otherwise. */
+gboolean certd_key_check_type(EVP_PKEY *key, GError **error);
+/* Every PEM block of pem (cert_pem), each a certificate; at least one. */
+HkX509Stack *certd_certs_from_pem(const char *pem, GError **error);
+/* The leaf, then the chain, as concatenated PEM. */
+char *certd_certs_to_pem(X509 *leaf, HkX509Stack *chain);
+/* Takes out of certs the first certificate for key; NULL when none matches. */
+X509 *certd_chain_take_leaf(HkX509Stack *certs, EVP_PKEY *key);
+/* The leaf's issuers up to a root, taken from rest; what does not fit becomes a warning. */
+HkX509Stack *certd_chain_order(X509 *leaf, HkX509Stack *rest, GPtrArray *warnings);
+/* The leaf must be valid now; intermediates out of date add warnings. */
+gboolean
+certd_chain_check_dates(X509 *leaf, HkX509Stack *chain, GPtrArray *warnings, GError **error);
+/* Warns when the leaf's key usage does not allow a TLS server. */
+void certd_chain_check_purpose(X509 *leaf, GPtrArray *warnings);
+
+/* ----- certd-reload.c ----- */
+
+/* Runs [certd] <reload_key> for service and ends req with result plus the command's
+ * outcome ("reload"; null when none is configured). */
+void certd_reload_start(CertdState *state, HkIpcRequest *req, const char *service,
+                        const char *reload_key, json_object *result);
+
 /* ----- certd-servercert.c ----- */
 
 /* Warns about in-use certificates close to expiry, now and every 24 hours. */

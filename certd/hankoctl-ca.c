@@ -20,13 +20,25 @@ static const char *const ca_show_keys[] = {
         NULL,
 };
 
+/* ca export and ca crl: DER from der_base64, or the PEM in pem_key, to out or stdout. */
 static int
-show_result(Ctl *ctl, json_object *result, gboolean printed, const GError *error)
+write_export(json_object *result, gboolean printed, gboolean der, const char *pem_key,
+             const char *out)
 {
-	if (result == NULL)
+	g_autoptr(GError) error = NULL;
+	const char *path = out ? out : "-";
+	const char *pem;
+
+	if (printed && out == NULL)
+		return CTL_EXIT_OK;
+	if (der) {
+		if (!ctl_write_base64(result, HK_CERTD_KEY_DER_BASE64, path, 0644, &error))
+			return ctl_fail(error);
+		return CTL_EXIT_OK;
+	}
+	pem = hk_json_get_string(result, pem_key);
+	if (!ctl_write_file(path, pem, strlen(pem), 0644, &error))
 		return ctl_fail(error);
-	if (!printed)
-		ctl_print_object(result, ca_show_keys);
 	return CTL_EXIT_OK;
 }
 
@@ -53,13 +65,12 @@ cmd_ca_init(Ctl *ctl, int argc, char **argv)
 		return status;
 	if (cn == NULL)
 		return ctl_fail_local("ca init: --cn NAME is required");
-	json_object_object_add(params, HK_CERTD_KEY_CN, json_object_new_string(cn));
-	if (key != NULL)
-		json_object_object_add(params, HK_CERTD_KEY_KEY, json_object_new_string(key));
+	ctl_add_string(params, HK_CERTD_KEY_CN, cn);
+	ctl_add_string(params, HK_CERTD_KEY_KEY, key);
 	if (days != 0)
 		json_object_object_add(params, HK_CERTD_KEY_DAYS, json_object_new_int(days));
 	result = ctl_call(ctl, HK_CERTD_OP_CA_INIT, params, &printed, &error);
-	return show_result(ctl, result, printed, error);
+	return ctl_show_result(result, printed, error, ca_show_keys);
 }
 
 static int
@@ -78,11 +89,7 @@ cmd_ca_import(Ctl *ctl, int argc, char **argv)
 	g_autoptr(json_object) params = json_object_new_object();
 	g_autoptr(json_object) result = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HkSecret) key_pem = NULL;
-	g_autoptr(HkSecret) passphrase = NULL;
-	g_autofree char *cert_pem = NULL;
 	gboolean printed;
-	gsize len;
 	int status;
 
 	if (!ctl_parse(&argc, &argv, "ca import --cert FILE --key FILE [--passphrase-file FILE]",
@@ -90,17 +97,10 @@ cmd_ca_import(Ctl *ctl, int argc, char **argv)
 		return status;
 	if (cert_path == NULL || key_path == NULL)
 		return ctl_fail_local("ca import: --cert FILE and --key FILE are required");
-	if ((cert_pem = ctl_read_file(cert_path, &len, &error)) == NULL ||
-	    (key_pem = ctl_read_file(key_path, &len, &error)) == NULL ||
-	    (pass_path && (passphrase = ctl_read_secret(pass_path, &error)) == NULL))
+	if (!ctl_add_pem_files(params, cert_path, key_path, pass_path, &error))
 		return ctl_fail(error);
-	json_object_object_add(params, HK_CERTD_KEY_CERT_PEM, json_object_new_string(cert_pem));
-	json_object_object_add(params, HK_CERTD_KEY_KEY_PEM, json_object_new_string(key_pem));
-	if (passphrase != NULL)
-		json_object_object_add(params, HK_CERTD_KEY_PASSPHRASE,
-		                       json_object_new_string(passphrase));
 	result = ctl_call(ctl, HK_CERTD_OP_CA_IMPORT, params, &printed, &error);
-	return show_result(ctl, result, printed, error);
+	return ctl_show_result(result, printed, error, ca_show_keys);
 }
 
 static int
@@ -114,7 +114,7 @@ cmd_ca_show(Ctl *ctl, int argc, char **argv)
 	if (!ctl_parse(&argc, &argv, "ca show", NULL, &status))
 		return status;
 	result = ctl_call(ctl, HK_CERTD_OP_CA_SHOW, NULL, &printed, &error);
-	return show_result(ctl, result, printed, error);
+	return ctl_show_result(result, printed, error, ca_show_keys);
 }
 
 static int
@@ -134,7 +134,6 @@ cmd_ca_export(Ctl *ctl, int argc, char **argv)
 	g_autoptr(json_object) result = NULL;
 	g_autoptr(GError) error = NULL;
 	const char *format = der ? "der" : bundle ? "bundle" : "pem";
-	const char *text;
 	gboolean printed;
 	int status;
 
@@ -148,18 +147,7 @@ cmd_ca_export(Ctl *ctl, int argc, char **argv)
 	result = ctl_call(ctl, HK_CERTD_OP_CA_EXPORT, params, &printed, &error);
 	if (result == NULL)
 		return ctl_fail(error);
-	if (printed && out == NULL)
-		return CTL_EXIT_OK;
-	if (der) {
-		if (!ctl_write_base64(result, HK_CERTD_KEY_DER_BASE64, out ? out : "-", 0644,
-		                      &error))
-			return ctl_fail(error);
-		return CTL_EXIT_OK;
-	}
-	text = hk_json_get_string(result, HK_CERTD_KEY_PEM);
-	if (!ctl_write_file(out ? out : "-", text, strlen(text), 0644, &error))
-		return ctl_fail(error);
-	return CTL_EXIT_OK;
+	return write_export(result, printed, der, HK_CERTD_KEY_PEM, out);
 }
 
 /* <hash>.0 for the CA certificate and <hash>.r0 for its CRL, as "openssl rehash" names
@@ -245,7 +233,6 @@ cmd_ca_crl(Ctl *ctl, int argc, char **argv)
 	g_autoptr(json_object) result = NULL;
 	g_autoptr(GError) error = NULL;
 	gboolean printed;
-	const char *pem;
 	int status;
 
 	if (!ctl_parse(&argc, &argv, "ca crl [--der] [-o FILE]", entries, &status))
@@ -253,18 +240,7 @@ cmd_ca_crl(Ctl *ctl, int argc, char **argv)
 	result = ctl_call(ctl, HK_CERTD_OP_CA_CRL, NULL, &printed, &error);
 	if (result == NULL)
 		return ctl_fail(error);
-	if (printed && out == NULL)
-		return CTL_EXIT_OK;
-	if (der) {
-		if (!ctl_write_base64(result, HK_CERTD_KEY_DER_BASE64, out ? out : "-", 0644,
-		                      &error))
-			return ctl_fail(error);
-		return CTL_EXIT_OK;
-	}
-	pem = hk_json_get_string(result, HK_CERTD_KEY_CRL_PEM);
-	if (!ctl_write_file(out ? out : "-", pem, strlen(pem), 0644, &error))
-		return ctl_fail(error);
-	return CTL_EXIT_OK;
+	return write_export(result, printed, der, HK_CERTD_KEY_CRL_PEM, out);
 }
 
 const CtlCommand ctl_ca_commands[] = {

@@ -14,13 +14,6 @@
 #define DAYS_UNSET G_MININT
 
 static void
-add_string(json_object *params, const char *key, const char *value)
-{
-	if (value != NULL)
-		json_object_object_add(params, key, json_object_new_string(value));
-}
-
-static void
 print_field(FILE *out, const char *label, const char *value)
 {
 	if (value != NULL)
@@ -54,13 +47,13 @@ issue_params(const IssueOptions *o)
 {
 	json_object *params = json_object_new_object();
 
-	add_string(params, HK_CERTD_KEY_CN, o->cn);
-	add_string(params, HK_CERTD_KEY_EMAIL, o->email);
-	add_string(params, HK_CERTD_KEY_KEY, o->key);
-	add_string(params, HK_CERTD_KEY_MEMO, o->memo);
-	add_string(params, HK_CERTD_KEY_USER, o->user);
-	add_string(params, HK_CERTD_KEY_PROFILE, o->profile);
-	add_string(params, HK_CERTD_KEY_P12_FORMAT, o->p12);
+	ctl_add_string(params, HK_CERTD_KEY_CN, o->cn);
+	ctl_add_string(params, HK_CERTD_KEY_EMAIL, o->email);
+	ctl_add_string(params, HK_CERTD_KEY_KEY, o->key);
+	ctl_add_string(params, HK_CERTD_KEY_MEMO, o->memo);
+	ctl_add_string(params, HK_CERTD_KEY_USER, o->user);
+	ctl_add_string(params, HK_CERTD_KEY_PROFILE, o->profile);
+	ctl_add_string(params, HK_CERTD_KEY_P12_FORMAT, o->p12);
 	if (o->days != DAYS_UNSET)
 		json_object_object_add(params, HK_CERTD_KEY_DAYS, json_object_new_int(o->days));
 	return params;
@@ -134,12 +127,10 @@ cmd_cert_issue(Ctl *ctl, int argc, char **argv)
 	if (!ctl_parse(&argc, &argv, "cert issue --cn NAME --email ADDR [OPTIONS]", entries,
 	               &status))
 		return status;
-	if (argc != 1 || o.cn == NULL || o.email == NULL) {
-		fprintf(stderr, "hankoctl: usage: hankoctl cert issue --cn NAME --email ADDR "
-		                "[--key SPEC] [--days N] [--memo TEXT] [--user NAME] "
-		                "[--profile client|smime|both] [--p12 compat|modern] [-o FILE]\n");
-		return CTL_EXIT_USAGE;
-	}
+	if (argc != 1 || o.cn == NULL || o.email == NULL)
+		return ctl_usage("cert issue --cn NAME --email ADDR [--key SPEC] [--days N] "
+		                 "[--memo TEXT] [--user NAME] [--profile client|smime|both] "
+		                 "[--p12 compat|modern] [-o FILE]");
 	params = issue_params(&o);
 	result = ctl_call(ctl, HK_CERTD_OP_CERT_ISSUE, params, &printed, &error);
 	if (result == NULL)
@@ -277,9 +268,9 @@ cmd_cert_list(Ctl *ctl, int argc, char **argv)
 		        expiring);
 		return CTL_EXIT_USAGE;
 	}
-	add_string(params, HK_CERTD_KEY_USER, user);
-	add_string(params, HK_CERTD_KEY_STATUS, status_filter);
-	add_string(params, HK_CERTD_KEY_KIND, kind);
+	ctl_add_string(params, HK_CERTD_KEY_USER, user);
+	ctl_add_string(params, HK_CERTD_KEY_STATUS, status_filter);
+	ctl_add_string(params, HK_CERTD_KEY_KIND, kind);
 	if (expiring != NULL)
 		json_object_object_add(params, HK_CERTD_KEY_EXPIRING, json_object_new_int64(days));
 	result = ctl_call(ctl, HK_CERTD_OP_CERT_LIST, params, &printed, &error);
@@ -316,7 +307,7 @@ id_params(const char *id)
 {
 	json_object *params = json_object_new_object();
 
-	add_string(params, HK_CERTD_KEY_ID, id);
+	ctl_add_string(params, HK_CERTD_KEY_ID, id);
 	return params;
 }
 
@@ -392,17 +383,6 @@ cmd_cert_p12(Ctl *ctl, int argc, char **argv)
 
 /* ----- cert revoke ----- */
 
-static void
-print_warnings(json_object *result)
-{
-	json_object *warnings = NULL;
-
-	json_object_object_get_ex(result, HK_CERTD_KEY_WARNINGS, &warnings);
-	for (size_t i = 0; warnings && i < json_object_array_length(warnings); i++)
-		fprintf(stderr, "hankoctl: warning: %s\n",
-		        json_object_get_string(json_object_array_get_idx(warnings, i)));
-}
-
 static int
 cmd_cert_revoke(Ctl *ctl, int argc, char **argv)
 {
@@ -428,11 +408,11 @@ cmd_cert_revoke(Ctl *ctl, int argc, char **argv)
 		return ctl_fail_local("usage: hankoctl cert revoke SERIAL|FINGERPRINT|NAME "
 		                      "[--reason REASON]");
 	params = id_params(argv[1]);
-	add_string(params, HK_CERTD_KEY_REASON, reason);
+	ctl_add_string(params, HK_CERTD_KEY_REASON, reason);
 	result = ctl_call(ctl, HK_CERTD_OP_CERT_REVOKE, params, &printed, &error);
 	if (result == NULL)
 		return ctl_fail(error);
-	print_warnings(result);
+	ctl_print_warnings(stderr, "hankoctl: warning: ", result);
 	if (printed)
 		return CTL_EXIT_OK;
 	serial = hk_json_get_string(result, HK_CERTD_KEY_SERIAL);
@@ -470,19 +450,12 @@ cmd_cert_lookup(Ctl *ctl, int argc, char **argv)
 	if (!ctl_parse(&argc, &argv, "cert lookup --fingerprint FP | --pubkey-fingerprint FP",
 	               entries, &status))
 		return status;
-	if (argc != 1 || (fingerprint == NULL) == (pubkey == NULL)) {
-		fprintf(stderr, "hankoctl: usage: hankoctl cert lookup --fingerprint FP | "
-		                "--pubkey-fingerprint FP\n");
-		return CTL_EXIT_USAGE;
-	}
-	add_string(params, HK_CERTD_KEY_FINGERPRINT, fingerprint);
-	add_string(params, HK_CERTD_KEY_PUBKEY_FP, pubkey);
+	if (argc != 1 || (fingerprint == NULL) == (pubkey == NULL))
+		return ctl_usage("cert lookup --fingerprint FP | --pubkey-fingerprint FP");
+	ctl_add_string(params, HK_CERTD_KEY_FINGERPRINT, fingerprint);
+	ctl_add_string(params, HK_CERTD_KEY_PUBKEY_FP, pubkey);
 	result = ctl_call(ctl, HK_CERTD_OP_CERT_LOOKUP, params, &printed, &error);
-	if (result == NULL)
-		return ctl_fail(error);
-	if (!printed)
-		ctl_print_object(result, lookup_keys);
-	return CTL_EXIT_OK;
+	return ctl_show_result(result, printed, error, lookup_keys);
 }
 
 const CtlCommand ctl_cert_commands[] = {

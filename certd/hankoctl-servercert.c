@@ -10,24 +10,6 @@
 
 #include <string.h>
 
-static void
-add_string(json_object *params, const char *key, const char *value)
-{
-	if (value != NULL)
-		json_object_object_add(params, key, json_object_new_string(value));
-}
-
-static void
-print_warnings(json_object *result)
-{
-	json_object *warnings = NULL;
-
-	json_object_object_get_ex(result, HK_CERTD_KEY_WARNINGS, &warnings);
-	for (size_t i = 0; warnings && i < json_object_array_length(warnings); i++)
-		printf("warning: %s\n",
-		       json_object_get_string(json_object_array_get_idx(warnings, i)));
-}
-
 /* ----- csr create ----- */
 
 typedef struct {
@@ -53,15 +35,15 @@ csr_params(const CsrOptions *o)
 {
 	json_object *params = json_object_new_object();
 
-	add_string(params, HK_CERTD_KEY_NAME, o->name);
-	add_string(params, HK_CERTD_KEY_CN, o->cn);
-	add_string(params, HK_CERTD_KEY_KEY, o->key);
-	add_string(params, HK_CERTD_KEY_COUNTRY, o->country);
-	add_string(params, HK_CERTD_KEY_STATE, o->state);
-	add_string(params, HK_CERTD_KEY_LOCALITY, o->locality);
-	add_string(params, HK_CERTD_KEY_ORG, o->org);
-	add_string(params, HK_CERTD_KEY_OU, o->ou);
-	add_string(params, HK_CERTD_KEY_EMAIL, o->email);
+	ctl_add_string(params, HK_CERTD_KEY_NAME, o->name);
+	ctl_add_string(params, HK_CERTD_KEY_CN, o->cn);
+	ctl_add_string(params, HK_CERTD_KEY_KEY, o->key);
+	ctl_add_string(params, HK_CERTD_KEY_COUNTRY, o->country);
+	ctl_add_string(params, HK_CERTD_KEY_STATE, o->state);
+	ctl_add_string(params, HK_CERTD_KEY_LOCALITY, o->locality);
+	ctl_add_string(params, HK_CERTD_KEY_ORG, o->org);
+	ctl_add_string(params, HK_CERTD_KEY_OU, o->ou);
+	ctl_add_string(params, HK_CERTD_KEY_EMAIL, o->email);
 	if (o->san != NULL) {
 		json_object *san = json_object_new_array();
 
@@ -145,26 +127,6 @@ static const char *const import_keys[] = {
         NULL,
 };
 
-/* The files of cert import, read into params. */
-static gboolean
-import_params(json_object *params, const char *cert_path, const char *key_path,
-              const char *pass_path, GError **error)
-{
-	g_autofree char *cert_pem = NULL;
-	g_autoptr(HkSecret) key_pem = NULL;
-	g_autoptr(HkSecret) passphrase = NULL;
-	gsize len;
-
-	if ((cert_pem = ctl_read_file(cert_path, &len, error)) == NULL ||
-	    (key_path && (key_pem = ctl_read_file(key_path, &len, error)) == NULL) ||
-	    (pass_path && (passphrase = ctl_read_secret(pass_path, error)) == NULL))
-		return FALSE;
-	add_string(params, HK_CERTD_KEY_CERT_PEM, cert_pem);
-	add_string(params, HK_CERTD_KEY_KEY_PEM, key_pem);
-	add_string(params, HK_CERTD_KEY_PASSPHRASE, passphrase);
-	return TRUE;
-}
-
 static int
 cmd_cert_import(Ctl *ctl, int argc, char **argv)
 {
@@ -195,15 +157,15 @@ cmd_cert_import(Ctl *ctl, int argc, char **argv)
 		return status;
 	if (name == NULL || cert_path == NULL)
 		return ctl_fail_local("cert import: --name NAME and --cert FILE are required");
-	add_string(params, HK_CERTD_KEY_NAME, name);
-	if (!import_params(params, cert_path, key_path, pass_path, &error))
+	ctl_add_string(params, HK_CERTD_KEY_NAME, name);
+	if (!ctl_add_pem_files(params, cert_path, key_path, pass_path, &error))
 		return ctl_fail(error);
 	result = ctl_call(ctl, HK_CERTD_OP_CERT_IMPORT, params, &printed, &error);
 	if (result == NULL)
 		return ctl_fail(error);
 	if (!printed) {
 		ctl_print_object(result, import_keys);
-		print_warnings(result);
+		ctl_print_warnings(stdout, "warning: ", result);
 	}
 	return CTL_EXIT_OK;
 }
@@ -269,10 +231,10 @@ cmd_cert_export(Ctl *ctl, int argc, char **argv)
 		return ctl_fail_local("cert export: choose one of --pem and --p12");
 	if (pass_path != NULL && (password = ctl_read_secret(pass_path, &error)) == NULL)
 		return ctl_fail(error);
-	add_string(params, HK_CERTD_KEY_ID, argv[1]);
-	add_string(params, HK_CERTD_KEY_FORMAT, p12 ? "p12" : "pem");
-	add_string(params, HK_CERTD_KEY_PASSWORD, password);
-	add_string(params, HK_CERTD_KEY_KEY_FORMAT, key_format);
+	ctl_add_string(params, HK_CERTD_KEY_ID, argv[1]);
+	ctl_add_string(params, HK_CERTD_KEY_FORMAT, p12 ? "p12" : "pem");
+	ctl_add_string(params, HK_CERTD_KEY_PASSWORD, password);
+	ctl_add_string(params, HK_CERTD_KEY_KEY_FORMAT, key_format);
 	result = ctl_call(ctl, HK_CERTD_OP_CERT_EXPORT, params, &printed, &error);
 	if (result == NULL || !export_write(result, p12, out, &error))
 		return ctl_fail(error);
@@ -332,8 +294,8 @@ cmd_cert_assign(Ctl *ctl, int argc, char **argv)
 		return status;
 	if (argc != 2 || service == NULL)
 		return ctl_fail_local("usage: hankoctl cert assign NAME --service SERVICE");
-	add_string(params, HK_CERTD_KEY_ID, argv[1]);
-	add_string(params, HK_CERTD_KEY_SERVICE, service);
+	ctl_add_string(params, HK_CERTD_KEY_ID, argv[1]);
+	ctl_add_string(params, HK_CERTD_KEY_SERVICE, service);
 	result = ctl_call(ctl, HK_CERTD_OP_CERT_ASSIGN, params, &printed, &error);
 	if (result == NULL)
 		return ctl_fail(error);

@@ -128,7 +128,7 @@ call_name(Ctl *ctl, const char *op, const char *name)
 	g_autoptr(GError) error = NULL;
 	gboolean printed;
 
-	json_object_object_add(params, HK_CERTD_KEY_NAME, json_object_new_string(name));
+	ctl_add_string(params, HK_CERTD_KEY_NAME, name);
 	result = ctl_call(ctl, op, params, &printed, &error);
 	return user_result(result, printed, error);
 }
@@ -169,37 +169,55 @@ cmd_user_add(Ctl *ctl, int argc, char **argv)
 
 	if (!ctl_parse(&argc, &argv, "user add NAME --email A[,B...]", entries, &status))
 		return status;
-	if (argc != 2 || email_opts == NULL) {
-		fprintf(stderr, "hankoctl: usage: hankoctl user add NAME --email A[,B...]\n");
-		return CTL_EXIT_USAGE;
-	}
-	json_object_object_add(params, HK_CERTD_KEY_NAME, json_object_new_string(argv[1]));
+	if (argc != 2 || email_opts == NULL)
+		return ctl_usage("user add NAME --email A[,B...]");
+	ctl_add_string(params, HK_CERTD_KEY_NAME, argv[1]);
 	json_object_object_add(params, HK_CERTD_KEY_EMAILS, split_emails(email_opts));
 	result = ctl_call(ctl, HK_CERTD_OP_USER_ADD, params, &printed, &error);
 	return user_result(result, printed, error);
 }
 
+/* "COMMAND NAME" with a password read as read_password() does: the params
+ * {name_key: NAME, password: ...}, or NULL with *status the exit status. */
+static json_object *
+name_password_params(int argc, char **argv, const char *command, const char *name_key,
+                     const char *what, gboolean confirm, int *status)
+{
+	g_autofree char *usage =
+	        g_strdup_printf("%s NAME  (the password on standard input)", command);
+	g_autofree char *short_usage = g_strdup_printf("%s NAME < password", command);
+	g_autoptr(json_object) params = json_object_new_object();
+	g_autoptr(HkSecret) password = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!ctl_parse(&argc, &argv, usage, NULL, status))
+		return NULL;
+	if (argc != 2) {
+		*status = ctl_usage(short_usage);
+		return NULL;
+	}
+	if ((password = read_password(what, confirm, &error)) == NULL) {
+		*status = ctl_fail(error);
+		return NULL;
+	}
+	ctl_add_string(params, name_key, argv[1]);
+	ctl_add_string(params, HK_CERTD_KEY_PASSWORD, password);
+	return g_steal_pointer(&params);
+}
+
 static int
 cmd_user_passwd(Ctl *ctl, int argc, char **argv)
 {
-	g_autoptr(json_object) params = json_object_new_object();
+	g_autoptr(json_object) params = NULL;
 	g_autoptr(json_object) result = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HkSecret) password = NULL;
 	gboolean printed;
 	int status;
 
-	if (!ctl_parse(&argc, &argv, "user passwd NAME  (the password on standard input)", NULL,
-	               &status))
+	params = name_password_params(argc, argv, "user passwd", HK_CERTD_KEY_NAME, "password",
+	                              TRUE, &status);
+	if (params == NULL)
 		return status;
-	if (argc != 2) {
-		fprintf(stderr, "hankoctl: usage: hankoctl user passwd NAME < password\n");
-		return CTL_EXIT_USAGE;
-	}
-	if ((password = read_password("password", TRUE, &error)) == NULL)
-		return ctl_fail(error);
-	json_object_object_add(params, HK_CERTD_KEY_NAME, json_object_new_string(argv[1]));
-	json_object_object_add(params, HK_CERTD_KEY_PASSWORD, json_object_new_string(password));
 	result = ctl_call(ctl, HK_CERTD_OP_USER_PASSWD, params, &printed, &error);
 	return user_result(result, printed, error);
 }
@@ -258,10 +276,8 @@ cmd_user_show(Ctl *ctl, int argc, char **argv)
 
 	if (!ctl_parse(&argc, &argv, "user show NAME", NULL, &status))
 		return status;
-	if (argc != 2) {
-		fprintf(stderr, "hankoctl: usage: hankoctl user show NAME\n");
-		return CTL_EXIT_USAGE;
-	}
+	if (argc != 2)
+		return ctl_usage("user show NAME");
 	return call_name(ctl, HK_CERTD_OP_USER_SHOW, argv[1]);
 }
 
@@ -269,24 +285,14 @@ static int
 cmd_user_del(Ctl *ctl, int argc, char **argv)
 {
 	g_autoptr(json_object) params = json_object_new_object();
-	g_autoptr(json_object) result = NULL;
-	g_autoptr(GError) error = NULL;
-	gboolean printed;
 	int status;
 
 	if (!ctl_parse(&argc, &argv, "user del NAME", NULL, &status))
 		return status;
-	if (argc != 2) {
-		fprintf(stderr, "hankoctl: usage: hankoctl user del NAME\n");
-		return CTL_EXIT_USAGE;
-	}
-	json_object_object_add(params, HK_CERTD_KEY_NAME, json_object_new_string(argv[1]));
-	result = ctl_call(ctl, HK_CERTD_OP_USER_DEL, params, &printed, &error);
-	if (result == NULL)
-		return ctl_fail(error);
-	if (!printed)
-		printf("user %s deleted\n", argv[1]);
-	return CTL_EXIT_OK;
+	if (argc != 2)
+		return ctl_usage("user del NAME");
+	ctl_add_string(params, HK_CERTD_KEY_NAME, argv[1]);
+	return ctl_call_say(ctl, HK_CERTD_OP_USER_DEL, params, "user %s deleted\n", argv[1]);
 }
 
 /* KEY=VALUE. A fax password goes to certd as "password" (masked in its debug log);
@@ -304,7 +310,7 @@ set_params(json_object *params, const char *assignment, GError **error)
 		return FALSE;
 	}
 	key = g_strndup(assignment, (gsize)(eq - assignment));
-	json_object_object_add(params, HK_CERTD_KEY_ATTR, json_object_new_string(key));
+	ctl_add_string(params, HK_CERTD_KEY_ATTR, key);
 	if (!g_str_equal(key, HK_CERTD_KEY_FAX_PASSWORD) || eq[1] == '\0') {
 		json_object_object_add(params, HK_CERTD_KEY_VALUE, json_object_new_string(eq + 1));
 		return TRUE;
@@ -315,7 +321,7 @@ set_params(json_object *params, const char *assignment, GError **error)
 		password = g_strdup(eq + 1);
 	if (password == NULL)
 		return FALSE;
-	json_object_object_add(params, HK_CERTD_KEY_PASSWORD, json_object_new_string(password));
+	ctl_add_string(params, HK_CERTD_KEY_PASSWORD, password);
 	return TRUE;
 }
 
@@ -330,13 +336,10 @@ cmd_user_set(Ctl *ctl, int argc, char **argv)
 
 	if (!ctl_parse(&argc, &argv, "user set NAME KEY=VALUE", NULL, &status))
 		return status;
-	if (argc != 3) {
-		fprintf(stderr, "hankoctl: usage: hankoctl user set NAME KEY=VALUE  (KEY: "
-		                "require_signature, fax_allowed, fax_password; fax_password=- "
-		                "reads it from standard input)\n");
-		return CTL_EXIT_USAGE;
-	}
-	json_object_object_add(params, HK_CERTD_KEY_NAME, json_object_new_string(argv[1]));
+	if (argc != 3)
+		return ctl_usage("user set NAME KEY=VALUE  (KEY: require_signature, fax_allowed, "
+		                 "fax_password; fax_password=- reads it from standard input)");
+	ctl_add_string(params, HK_CERTD_KEY_NAME, argv[1]);
 	if (!set_params(params, argv[2], &error))
 		return ctl_fail(error);
 	result = ctl_call(ctl, HK_CERTD_OP_USER_SET, params, &printed, &error);
@@ -380,15 +383,13 @@ cmd_user_import(Ctl *ctl, int argc, char **argv)
 	if (!ctl_parse(&argc, &argv, "user import FILE  (a Dovecot passwd-file; - for stdin)", NULL,
 	               &status))
 		return status;
-	if (argc != 2) {
-		fprintf(stderr, "hankoctl: usage: hankoctl user import FILE\n");
-		return CTL_EXIT_USAGE;
-	}
+	if (argc != 2)
+		return ctl_usage("user import FILE");
 	if ((content = ctl_read_file(argv[1], &len, &error)) == NULL)
 		return ctl_fail(error);
 	if (memchr(content, '\0', len) != NULL)
 		return ctl_fail_local("%s: not a text file", argv[1]);
-	json_object_object_add(params, HK_CERTD_KEY_PASSWD_FILE, json_object_new_string(content));
+	ctl_add_string(params, HK_CERTD_KEY_PASSWD_FILE, content);
 	ctl->timeout_ms = MAX(ctl->timeout_ms, IMPORT_TIMEOUT);
 	result = ctl_call(ctl, HK_CERTD_OP_USER_IMPORT, params, &printed, &error);
 	if (result == NULL)
@@ -403,24 +404,16 @@ cmd_user_import(Ctl *ctl, int argc, char **argv)
 static int
 cmd_user_verify(Ctl *ctl, int argc, char **argv)
 {
-	g_autoptr(json_object) params = json_object_new_object();
+	g_autoptr(json_object) params = NULL;
 	g_autoptr(json_object) result = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HkSecret) password = NULL;
 	gboolean printed;
 	int status;
 
-	if (!ctl_parse(&argc, &argv, "user verify NAME  (the password on standard input)", NULL,
-	               &status))
+	params = name_password_params(argc, argv, "user verify", HK_CERTD_KEY_USER, "Password",
+	                              FALSE, &status);
+	if (params == NULL)
 		return status;
-	if (argc != 2) {
-		fprintf(stderr, "hankoctl: usage: hankoctl user verify NAME < password\n");
-		return CTL_EXIT_USAGE;
-	}
-	if ((password = read_password("Password", FALSE, &error)) == NULL)
-		return ctl_fail(error);
-	json_object_object_add(params, HK_CERTD_KEY_USER, json_object_new_string(argv[1]));
-	json_object_object_add(params, HK_CERTD_KEY_PASSWORD, json_object_new_string(password));
 	result = ctl_call(ctl, HK_CERTD_OP_AUTH_VERIFY, params, &printed, &error);
 	if (result == NULL)
 		return ctl_fail(error);
@@ -456,20 +449,14 @@ cmd_smime_register(Ctl *ctl, int argc, char **argv)
 
 	if (!ctl_parse(&argc, &argv, "smime register EMAIL CERT.pem", NULL, &status))
 		return status;
-	if (argc != 3) {
-		fprintf(stderr, "hankoctl: usage: hankoctl smime register EMAIL CERT.pem\n");
-		return CTL_EXIT_USAGE;
-	}
+	if (argc != 3)
+		return ctl_usage("smime register EMAIL CERT.pem");
 	if ((pem = ctl_read_file(argv[2], &len, &error)) == NULL)
 		return ctl_fail(error);
-	json_object_object_add(params, HK_CERTD_KEY_EMAIL, json_object_new_string(argv[1]));
-	json_object_object_add(params, HK_CERTD_KEY_CERT_PEM, json_object_new_string(pem));
+	ctl_add_string(params, HK_CERTD_KEY_EMAIL, argv[1]);
+	ctl_add_string(params, HK_CERTD_KEY_CERT_PEM, pem);
 	result = ctl_call(ctl, HK_CERTD_OP_SMIME_REGISTER, params, &printed, &error);
-	if (result == NULL)
-		return ctl_fail(error);
-	if (!printed)
-		ctl_print_object(result, smime_keys);
-	return CTL_EXIT_OK;
+	return ctl_show_result(result, printed, error, smime_keys);
 }
 
 static int
@@ -490,11 +477,9 @@ cmd_smime_show(Ctl *ctl, int argc, char **argv)
 
 	if (!ctl_parse(&argc, &argv, "smime show EMAIL [-o FILE]", entries, &status))
 		return status;
-	if (argc != 2) {
-		fprintf(stderr, "hankoctl: usage: hankoctl smime show EMAIL [-o FILE]\n");
-		return CTL_EXIT_USAGE;
-	}
-	json_object_object_add(params, HK_CERTD_KEY_EMAIL, json_object_new_string(argv[1]));
+	if (argc != 2)
+		return ctl_usage("smime show EMAIL [-o FILE]");
+	ctl_add_string(params, HK_CERTD_KEY_EMAIL, argv[1]);
 	result = ctl_call(ctl, HK_CERTD_OP_SMIME_LOOKUP, params, &printed, &error);
 	if (result == NULL)
 		return ctl_fail(error);
@@ -513,24 +498,15 @@ static int
 cmd_smime_unregister(Ctl *ctl, int argc, char **argv)
 {
 	g_autoptr(json_object) params = json_object_new_object();
-	g_autoptr(json_object) result = NULL;
-	g_autoptr(GError) error = NULL;
-	gboolean printed;
 	int status;
 
 	if (!ctl_parse(&argc, &argv, "smime unregister EMAIL", NULL, &status))
 		return status;
-	if (argc != 2) {
-		fprintf(stderr, "hankoctl: usage: hankoctl smime unregister EMAIL\n");
-		return CTL_EXIT_USAGE;
-	}
-	json_object_object_add(params, HK_CERTD_KEY_EMAIL, json_object_new_string(argv[1]));
-	result = ctl_call(ctl, HK_CERTD_OP_SMIME_UNREGISTER, params, &printed, &error);
-	if (result == NULL)
-		return ctl_fail(error);
-	if (!printed)
-		printf("S/MIME certificate for %s unregistered\n", argv[1]);
-	return CTL_EXIT_OK;
+	if (argc != 2)
+		return ctl_usage("smime unregister EMAIL");
+	ctl_add_string(params, HK_CERTD_KEY_EMAIL, argv[1]);
+	return ctl_call_say(ctl, HK_CERTD_OP_SMIME_UNREGISTER, params,
+	                    "S/MIME certificate for %s unregistered\n", argv[1]);
 }
 
 const CtlCommand ctl_user_commands[] = {

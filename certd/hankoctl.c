@@ -64,6 +64,79 @@ ctl_fail_local(const char *format, ...)
 	return CTL_EXIT_FAILED;
 }
 
+int
+ctl_usage(const char *usage)
+{
+	fprintf(stderr, "hankoctl: usage: hankoctl %s\n", usage);
+	return CTL_EXIT_USAGE;
+}
+
+void
+ctl_add_string(json_object *params, const char *key, const char *value)
+{
+	if (value != NULL)
+		json_object_object_add(params, key, json_object_new_string(value));
+}
+
+gboolean
+ctl_add_pem_files(json_object *params, const char *cert_path, const char *key_path,
+                  const char *pass_path, GError **error)
+{
+	g_autofree char *cert_pem = NULL;
+	g_autoptr(HkSecret) key_pem = NULL;
+	g_autoptr(HkSecret) passphrase = NULL;
+	gsize len;
+
+	if ((cert_pem = ctl_read_file(cert_path, &len, error)) == NULL ||
+	    (key_path && (key_pem = ctl_read_file(key_path, &len, error)) == NULL) ||
+	    (pass_path && (passphrase = ctl_read_secret(pass_path, error)) == NULL))
+		return FALSE;
+	ctl_add_string(params, HK_CERTD_KEY_CERT_PEM, cert_pem);
+	ctl_add_string(params, HK_CERTD_KEY_KEY_PEM, key_pem);
+	ctl_add_string(params, HK_CERTD_KEY_PASSPHRASE, passphrase);
+	return TRUE;
+}
+
+int
+ctl_show_result(json_object *result, gboolean printed, const GError *error, const char *const *keys)
+{
+	if (result == NULL)
+		return ctl_fail(error);
+	if (!printed)
+		ctl_print_object(result, keys);
+	return CTL_EXIT_OK;
+}
+
+int
+ctl_call_say(Ctl *ctl, const char *op, json_object *params, const char *format, ...)
+{
+	g_autoptr(json_object) result = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean printed;
+	va_list args;
+
+	result = ctl_call(ctl, op, params, &printed, &error);
+	if (result == NULL)
+		return ctl_fail(error);
+	if (printed)
+		return CTL_EXIT_OK;
+	va_start(args, format);
+	vprintf(format, args);
+	va_end(args);
+	return CTL_EXIT_OK;
+}
+
+void
+ctl_print_warnings(FILE *out, const char *prefix, json_object *result)
+{
+	json_object *warnings = NULL;
+
+	json_object_object_get_ex(result, HK_CERTD_KEY_WARNINGS, &warnings);
+	for (size_t i = 0; warnings && i < json_object_array_length(warnings); i++)
+		fprintf(out, "%s%s\n", prefix,
+		        json_object_get_string(json_object_array_get_idx(warnings, i)));
+}
+
 static gboolean
 ctl_connect(Ctl *ctl, GError **error)
 {
@@ -281,10 +354,8 @@ cmd_call(Ctl *ctl, int argc, char **argv)
 
 	if (!ctl_parse(&argc, &argv, "call OP [JSON]", NULL, &status))
 		return status;
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "hankoctl: usage: hankoctl call OP ['{\"param\": value}']\n");
-		return CTL_EXIT_USAGE;
-	}
+	if (argc < 2 || argc > 3)
+		return ctl_usage("call OP ['{\"param\": value}']");
 	if (argc == 3) {
 		params = hk_ipc_parse_line(argv[2], strlen(argv[2]), &error);
 		if (params == NULL) {

@@ -75,5 +75,20 @@ gboolean ctl_write_base64(json_object *result, const char *key, const char *path
                           GError **error);
 /* Prints "key: value" lines for the string/number/bool members of obj, in order. */
 void ctl_print_object(json_object *obj, const char *const *keys);
+/* Prints "hankoctl: usage: hankoctl <usage>" and returns CTL_EXIT_USAGE. */
+int ctl_usage(const char *usage);
+/* Adds key: value to params when value is not NULL. */
+void ctl_add_string(json_object *params, const char *key, const char *value);
+/* Reads cert_path, and key_path and pass_path when given, into cert_pem, key_pem, passphrase. */
+gboolean ctl_add_pem_files(json_object *params, const char *cert_path, const char *key_path,
+                           const char *pass_path, GError **error);
+/* A command's end: the error of ctl_call(), or the keys of its result (not with --json). */
+int ctl_show_result(json_object *result, gboolean printed, const GError *error,
+                    const char *const *keys);
+/* Calls op and, on success without --json, prints the message; the error otherwise. */
+int ctl_call_say(Ctl *ctl, const char *op, json_object *params, const char *format, ...)
+        G_GNUC_PRINTF(4, 5);
+/* Prints prefix and each of the result's warnings, a line each, to out. */
+void ctl_print_warnings(FILE *out, const char *prefix, json_object *result);
 
 G_END_DECLS
