@@ -7,6 +7,7 @@
  * planted where it writes.
  */
 #include "certd.h"
+#include "hk-socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,14 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static gboolean
-set_errno_error(GError **error, int err, const char *what, const char *path)
-{
-	g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s", what, path,
-	            g_strerror(err));
-	return FALSE;
-}
 
 static gboolean
 write_all(int fd, const void *data, gsize len)
@@ -49,11 +42,11 @@ fsync_dir(const char *dir, GError **error)
 	int rc;
 
 	if (fd < 0)
-		return set_errno_error(error, errno, "cannot open directory", dir);
+		return hk_set_errno_error(error, errno, "cannot open directory", dir);
 	rc = fsync(fd);
 	close(fd);
 	if (rc != 0)
-		return set_errno_error(error, errno, "cannot sync directory", dir);
+		return hk_set_errno_error(error, errno, "cannot sync directory", dir);
 	return TRUE;
 }
 
@@ -68,17 +61,17 @@ certd_store_write(const char *dir, const char *name, const void *data, gsize len
 	/* mkostemp creates 0600; fchmod sets the final mode before any byte is written */
 	fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return set_errno_error(error, errno, "cannot create", tmp);
+		return hk_set_errno_error(error, errno, "cannot create", tmp);
 	if (fchmod(fd, mode) != 0 || !write_all(fd, data, len) || fsync(fd) != 0) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);
-		return set_errno_error(error, saved, "cannot write", path);
+		return hk_set_errno_error(error, saved, "cannot write", path);
 	}
 	if (close(fd) != 0 || rename(tmp, path) != 0) {
 		saved = errno;
 		unlink(tmp);
-		return set_errno_error(error, saved, "cannot write", path);
+		return hk_set_errno_error(error, saved, "cannot write", path);
 	}
 	return fsync_dir(dir, error);
 }
@@ -91,15 +84,15 @@ write_new_file(const char *dir, const CertdStoreFile *file, GError **error)
 	int saved;
 
 	if (fd < 0)
-		return set_errno_error(error, errno, "cannot create", path);
+		return hk_set_errno_error(error, errno, "cannot create", path);
 	if (fchmod(fd, file->mode) != 0 || !write_all(fd, file->data, file->len) ||
 	    fsync(fd) != 0) {
 		saved = errno;
 		close(fd);
-		return set_errno_error(error, saved, "cannot write", path);
+		return hk_set_errno_error(error, saved, "cannot write", path);
 	}
 	if (close(fd) != 0)
-		return set_errno_error(error, errno, "cannot write", path);
+		return hk_set_errno_error(error, errno, "cannot write", path);
 	return TRUE;
 }
 
@@ -109,7 +102,7 @@ certd_store_write_dir(const char *dir, const CertdStoreFile *files, guint n, GEr
 	g_autofree char *parent = g_path_get_dirname(dir);
 
 	if (mkdir(dir, 0700) != 0)
-		return set_errno_error(error, errno, "cannot create directory", dir);
+		return hk_set_errno_error(error, errno, "cannot create directory", dir);
 	/* a new directory: no temporary names needed, nobody knows of it until the row is in */
 	for (guint i = 0; i < n; i++) {
 		if (!write_new_file(dir, &files[i], error)) {
@@ -134,7 +127,7 @@ gboolean
 certd_store_mkdir(const char *dir, guint mode, GError **error)
 {
 	if (g_mkdir_with_parents(dir, (int)mode) != 0)
-		return set_errno_error(error, errno, "cannot create directory", dir);
+		return hk_set_errno_error(error, errno, "cannot create directory", dir);
 	return TRUE;
 }
 
@@ -156,11 +149,11 @@ certd_store_remove_tree(const char *dir, GError **error)
 			if (!certd_store_remove_tree(path, error))
 				return FALSE;
 		} else if (unlink(path) != 0) {
-			return set_errno_error(error, errno, "cannot remove", path);
+			return hk_set_errno_error(error, errno, "cannot remove", path);
 		}
 	}
 	if (rmdir(dir) != 0 && errno != ENOENT)
-		return set_errno_error(error, errno, "cannot remove", dir);
+		return hk_set_errno_error(error, errno, "cannot remove", dir);
 	return TRUE;
 }
 

@@ -8,7 +8,7 @@
  * from inside hk_ipc_async_call().
  */
 #include "hk-ipc.h"
-#include "hk-ipc-private.h"
+#include "hk-socket.h"
 
 #include <errno.h>
 #include <glib-unix.h>
@@ -213,7 +213,7 @@ on_writable(gint fd, GIOCondition cond, gpointer data)
 {
 	HkIpcAsync *client = data;
 
-	if (!hk_ipc_send_pending(client->fd, client->out, &client->out_sent)) {
+	if (!hk_send_pending(client->fd, client->out, &client->out_sent)) {
 		client->out_source = 0;
 		lose_connection(client, g_strerror(errno));
 		return G_SOURCE_REMOVE;

@@ -7,16 +7,14 @@
  * reorder replies on a connection, or run a handler for a peer whose roles do not allow it.
  */
 #include "hk-ipc.h"
-#include "hk-ipc-private.h"
 #include "hk-log.h"
+#include "hk-socket.h"
 
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define READ_CHUNK        65536
@@ -24,20 +22,14 @@
 #define OUT_HIGH_WATER    (4u << 20) /* stop reading while this much waits to be sent */
 #define DEFAULT_IN_FLIGHT 64
 
-typedef struct {
-	int fd;
-	guint source;
-	char *path; /* unlinked at shutdown when we created it */
-} HkIpcListener;
-
 struct _HkIpcServer {
 	const HkIpcOp *ops;
 	GHashTable *op_index; /* name -> const HkIpcOp* */
 	gpointer user_data;
 	HkIpcServerOptions options;
-	GPtrArray *listeners;
-	GHashTable *conns;   /* HkIpcConn* set */
-	GHashTable *per_uid; /* uid -> number of connections */
+	GPtrArray *listeners; /* HkListener* */
+	GHashTable *conns;    /* HkIpcConn* set */
+	GHashTable *per_uid;  /* uid -> number of connections */
 };
 
 typedef struct {
@@ -122,7 +114,7 @@ reply_line(json_object *id, json_object *result, const char *code, const char *m
 static gboolean
 conn_write(HkIpcConn *conn)
 {
-	if (hk_ipc_send_pending(conn->fd, conn->out, &conn->out_sent))
+	if (hk_send_pending(conn->fd, conn->out, &conn->out_sent))
 		return TRUE;
 	g_debug("pid %d: send: %s", (int)conn->peer.pid, g_strerror(errno));
 	return FALSE;
@@ -465,8 +457,9 @@ server_add_conn(HkIpcServer *server, int fd, const HkIpcPeer *peer)
 }
 
 static void
-server_accept_one(HkIpcServer *server, int fd)
+server_accept_one(int fd, gpointer data)
 {
+	HkIpcServer *server = data;
 	HkIpcPeer peer;
 	guint count, cap = server->options.max_connections_per_uid;
 
@@ -486,39 +479,7 @@ server_accept_one(HkIpcServer *server, int fd)
 	server_add_conn(server, fd, &peer);
 }
 
-static gboolean
-on_listener_readable(gint lfd, GIOCondition cond, gpointer data)
-{
-	HkIpcServer *server = data;
-
-	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				g_warning("accept: %s", g_strerror(errno));
-			/* EMFILE and friends: the source fires again; nothing is lost */
-			break;
-		}
-		server_accept_one(server, fd);
-	}
-	return G_SOURCE_CONTINUE;
-}
-
 /* ----- server ----- */
-
-static void
-listener_free(HkIpcListener *listener)
-{
-	g_clear_handle_id(&listener->source, g_source_remove);
-	close(listener->fd);
-	if (listener->path != NULL)
-		unlink(listener->path);
-	g_free(listener->path);
-	g_free(listener);
-}
 
 HkIpcServer *
 hk_ipc_server_new(const HkIpcOp *ops, gpointer user_data, const HkIpcServerOptions *options)
@@ -533,7 +494,7 @@ hk_ipc_server_new(const HkIpcOp *ops, gpointer user_data, const HkIpcServerOptio
 		server->options.max_in_flight = DEFAULT_IN_FLIGHT;
 	server->op_index = g_hash_table_new(g_str_hash, g_str_equal);
 	hk_ipc_server_add_ops(server, ops);
-	server->listeners = g_ptr_array_new_with_free_func((GDestroyNotify)listener_free);
+	server->listeners = g_ptr_array_new_with_free_func((GDestroyNotify)hk_listener_free);
 	server->conns = g_hash_table_new_full(NULL, NULL, (GDestroyNotify)conn_unref, NULL);
 	server->per_uid = g_hash_table_new(NULL, NULL);
 	return server;
@@ -546,7 +507,7 @@ hk_ipc_server_free(HkIpcServer *server)
 
 	if (server == NULL)
 		return;
-	g_ptr_array_free(server->listeners, TRUE); /* listener_free() each */
+	g_ptr_array_free(server->listeners, TRUE); /* hk_listener_free() each */
 	/* conn_close() takes each connection out of the table, so not under an iterator */
 	conns = g_hash_table_get_keys(server->conns);
 	for (GList *l = conns; l != NULL; l = l->next) {
@@ -574,81 +535,8 @@ hk_ipc_server_add_ops(HkIpcServer *server, const HkIpcOp *ops)
 static gboolean
 add_listener(HkIpcServer *server, int fd, const char *path)
 {
-	HkIpcListener *listener = g_new0(HkIpcListener, 1);
-
-	listener->fd = fd;
-	listener->path = g_strdup(path);
-	listener->source = g_unix_fd_add(fd, G_IO_IN, on_listener_readable, server);
-	g_ptr_array_add(server->listeners, listener);
-	return TRUE;
-}
-
-static gboolean
-fill_sockaddr(struct sockaddr_un *sun, const char *path, GError **error)
-{
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun->sun_path)) {
-		g_set_error(error, HK_IPC_ERROR, HK_IPC_ERROR_CONNECT,
-		            "socket path %s is longer than %zu bytes", path,
-		            sizeof(sun->sun_path) - 1);
-		return FALSE;
-	}
-	strcpy(sun->sun_path, path);
-	return TRUE;
-}
-
-/* A socket file left by a daemon that died is removed; one that answers is not ours. */
-static gboolean
-remove_stale_socket(const char *path, const struct sockaddr_un *sun, GError **error)
-{
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(path, &st) != 0)
-		return TRUE;
-	if (!S_ISSOCK(st.st_mode)) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-		            "%s exists and is not a socket; not replacing it", path);
-		return FALSE;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	close(fd);
-	if (rc == 0) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-		            "%s: another process is already listening there", path);
-		return FALSE;
-	}
-	if (unlink(path) != 0 && errno != ENOENT) {
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-		            "cannot remove stale socket %s: %s", path, g_strerror(errno));
-		return FALSE;
-	}
-	return TRUE;
-}
-
-static gboolean
-bind_tight(int fd, const char *path, const struct sockaddr_un *sun, guint mode, gid_t group,
-           GError **error)
-{
-	mode_t old = umask(0777 & ~mode);
-	int rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	int saved = errno;
-
-	umask(old);
-	if (rc != 0) {
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot bind %s: %s",
-		            path, g_strerror(saved));
-		return FALSE;
-	}
-	if ((group != (gid_t)-1 && chown(path, (uid_t)-1, group) != 0) || chmod(path, mode) != 0) {
-		saved = errno;
-		unlink(path);
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-		            "cannot set owner/mode of %s: %s", path, g_strerror(saved));
-		return FALSE;
-	}
+	g_ptr_array_add(server->listeners,
+	                hk_listener_new(fd, path, NULL, 0, server_accept_one, server));
 	return TRUE;
 }
 
@@ -656,30 +544,10 @@ gboolean
 hk_ipc_server_listen_path(HkIpcServer *server, const char *path, guint mode, gid_t group,
                           GError **error)
 {
-	struct sockaddr_un sun;
-	int fd;
+	int fd = hk_unix_listen(path, mode, group, error);
 
-	if (!fill_sockaddr(&sun, path, error) || !remove_stale_socket(path, &sun, error))
+	if (fd < 0)
 		return FALSE;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "socket: %s",
-		            g_strerror(errno));
-		return FALSE;
-	}
-	if (!bind_tight(fd, path, &sun, mode, group, error)) {
-		close(fd);
-		return FALSE;
-	}
-	if (listen(fd, SOMAXCONN) != 0) {
-		int saved = errno;
-
-		close(fd);
-		unlink(path);
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "listen on %s: %s",
-		            path, g_strerror(saved));
-		return FALSE;
-	}
 	g_info("listening on %s (mode %04o)", path, mode);
 	return add_listener(server, fd, path);
 }

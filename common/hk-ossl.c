@@ -158,17 +158,15 @@ hk_ossl_fingerprint_der(const guint8 *der, gsize len)
 	return fingerprint;
 }
 
-char *
-hk_ossl_fingerprint_cert(X509 *cert, GError **error)
+/* The fingerprint of what an i2d_*() call encoded: len bytes at der (freed here), or
+ * len <= 0 when it failed (what says what could not be encoded). */
+static char *
+fingerprint_encoded(unsigned char *der, int len, const char *what, GError **error)
 {
-	unsigned char *der = NULL;
 	char *fingerprint;
-	int len;
 
-	g_return_val_if_fail(cert != NULL, NULL);
-	len = i2d_X509(cert, &der);
 	if (len <= 0) {
-		hk_ossl_set_error(error, "cannot encode the certificate");
+		hk_ossl_set_error(error, "%s", what);
 		return NULL;
 	}
 	fingerprint = sha256_colon_hex(der, (size_t)len, error);
@@ -177,22 +175,26 @@ hk_ossl_fingerprint_cert(X509 *cert, GError **error)
 }
 
 char *
+hk_ossl_fingerprint_cert(X509 *cert, GError **error)
+{
+	unsigned char *der = NULL;
+	int len;
+
+	g_return_val_if_fail(cert != NULL, NULL);
+	len = i2d_X509(cert, &der);
+	return fingerprint_encoded(der, len, "cannot encode the certificate", error);
+}
+
+char *
 hk_ossl_fingerprint_pubkey(X509 *cert, GError **error)
 {
 	unsigned char *der = NULL;
-	char *fingerprint;
 	int len;
 
 	g_return_val_if_fail(cert != NULL, NULL);
 	/* The SubjectPublicKeyInfo as the certificate carries it, which is what Postfix hashes. */
 	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
-	if (len <= 0) {
-		hk_ossl_set_error(error, "cannot encode the certificate's public key");
-		return NULL;
-	}
-	fingerprint = sha256_colon_hex(der, (size_t)len, error);
-	OPENSSL_free(der);
-	return fingerprint;
+	return fingerprint_encoded(der, len, "cannot encode the certificate's public key", error);
 }
 
 /* ---- reading pasted fingerprints ---- */

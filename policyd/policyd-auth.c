@@ -12,20 +12,21 @@
  * that doubles per failure from the same remote address (Dovecot's auth penalty). When certd
  * cannot answer, the connection is closed without a reply: Postfix and Exim ignore the "temp"
  * flag of a FAIL (it would become 535, "wrong password"), but both turn a lost connection
- * into a temporary failure (454 4.7.0), which is what the user should see.
+ * into a temporary failure (454 4.7.0), which is what the user should see. The pure parts
+ * (parameters, base64, PLAIN and LOGIN, penalty arithmetic) are in policyd-auth-proto.c.
  *
  * Talks to: auth clients on the listening sockets; certd through the caller's HkIpcAsync.
  * Must never: log a password or put one in an error, keep one after its request, tell a
  * client whether a user exists, block the main loop, or touch a connection that has gone.
  */
 #include "policyd-auth.h"
+#include "policyd-auth-private.h"
 #include "policyd.h"
 #include "policyd-listen.h"
 #include "hk-certd-proto.h"
 #include "hk-json.h"
 #include "hk-ossl.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
@@ -38,7 +39,6 @@
 
 #define PROTOCOL_MAJOR   1
 #define PROTOCOL_MINOR   2
-#define MAX_FIELDS       64          /* tab-separated fields of one command */
 #define MAX_REQUESTS     32          /* in flight on one connection */
 #define CONT_TIMEOUT_S   300         /* a request waiting for the client's CONT */
 #define OUT_HIGH_WATER   (64 * 1024) /* stop reading while this much waits to go */
@@ -47,421 +47,10 @@
 #define PROMPT_USER      "Username:"
 #define PROMPT_PASS      "Password:"
 
-GQuark
-policyd_auth_error_quark(void)
-{
-	return g_quark_from_static_string("policyd-auth-error-quark");
-}
-
-/* ===================================================================================
- * The pure parts: decoding, parameters, penalty arithmetic
- * =================================================================================== */
-
-void
-policyd_auth_secret_free(guint8 *data, gsize len)
-{
-	if (data == NULL)
-		return;
-	OPENSSL_cleanse(data, len + 1);
-	g_free(data);
-}
-
-static gboolean
-base64_char(char c)
-{
-	return g_ascii_isalnum(c) || c == '+' || c == '/';
-}
-
-/* Checks the text is canonical padded base64, so g_base64_decode (which skips what it
- * does not know) decodes exactly what the client meant. */
-static gboolean
-base64_is_valid(const char *text, gsize n)
-{
-	gsize pad = 0;
-
-	if (n % 4 != 0)
-		return FALSE;
-	while (pad < 2 && n > pad && text[n - 1 - pad] == '=')
-		pad++;
-	for (gsize i = 0; i < n - pad; i++) {
-		if (!base64_char(text[i]))
-			return FALSE;
-	}
-	return TRUE;
-}
-
-guint8 *
-policyd_auth_base64_decode(const char *text, gsize *len, GError **error)
-{
-	gsize n = strlen(text);
-	guint8 *raw, *out;
-
-	*len = 0;
-	if (n == 0 || strcmp(text, "=") == 0)
-		return g_malloc0(1); /* Dovecot's way of sending an empty response */
-	if (!base64_is_valid(text, n)) {
-		g_set_error_literal(error, POLICYD_AUTH_ERROR, POLICYD_AUTH_ERROR_BASE64,
-		                    "invalid base64 data");
-		return NULL;
-	}
-	raw = g_base64_decode(text, len);
-	out = g_malloc(*len + 1); /* NUL-terminated, for the callers that want text */
-	memcpy(out, raw, *len);
-	out[*len] = '\0';
-	OPENSSL_cleanse(raw, *len);
-	g_free(raw);
-	return out;
-}
-
-gboolean
-policyd_auth_user_is_valid(const char *user, gsize len)
-{
-	if (user == NULL || len == 0 || len > POLICYD_AUTH_MAX_USER || strlen(user) != len)
-		return FALSE;
-	if (!g_utf8_validate(user, (gssize)len, NULL))
-		return FALSE;
-	for (gsize i = 0; i < len; i++) {
-		guchar c = (guchar)user[i];
-
-		if (c < 0x20 || c == 0x7f)
-			return FALSE;
-	}
-	return TRUE;
-}
-
-static gboolean
-message_error(GError **error, const char *what)
-{
-	g_set_error_literal(error, POLICYD_AUTH_ERROR, POLICYD_AUTH_ERROR_MESSAGE, what);
-	return FALSE;
-}
-
-gboolean
-policyd_auth_decode_plain(const guint8 *data, gsize len, char **user, char **password,
-                          GError **error)
-{
-	const guint8 *nul1 = memchr(data, '\0', len), *nul2;
-	gsize authz_len, authc_len, pass_len;
-
-	*user = *password = NULL;
-	if (nul1 == NULL)
-		return message_error(error, "PLAIN message without NUL separators");
-	nul2 = memchr(nul1 + 1, '\0', len - (gsize)(nul1 + 1 - data));
-	if (nul2 == NULL)
-		return message_error(error, "PLAIN message with one NUL separator");
-	authz_len = (gsize)(nul1 - data);
-	authc_len = (gsize)(nul2 - nul1 - 1);
-	pass_len = len - (gsize)(nul2 + 1 - data);
-	if (memchr(nul2 + 1, '\0', pass_len) != NULL)
-		return message_error(error, "PLAIN message with more than two NUL separators");
-	if (authz_len > 0 && (authz_len != authc_len || memcmp(data, nul1 + 1, authz_len) != 0))
-		return message_error(error, "PLAIN authorization identity differs from the user");
-	if (pass_len > POLICYD_AUTH_MAX_PASSWORD)
-		return message_error(error, "PLAIN password too long");
-	*user = g_strndup((const char *)nul1 + 1, authc_len);
-	*password = g_strndup((const char *)nul2 + 1, pass_len);
-	return TRUE;
-}
-
-char *
-policyd_auth_decode_login(const guint8 *data, gsize len, gsize max, GError **error)
-{
-	if (memchr(data, '\0', len) != NULL) {
-		message_error(error, "LOGIN answer with a NUL inside");
-		return NULL;
-	}
-	if (len > max) {
-		message_error(error, "LOGIN answer too long");
-		return NULL;
-	}
-	return g_strndup((const char *)data, len);
-}
-
-void
-policyd_auth_params_clear(PolicydAuthParams *params)
-{
-	g_free(params->mech);
-	g_free(params->service);
-	g_free(params->lip);
-	g_free(params->rip);
-	hk_secret_free(params->resp);
-	memset(params, 0, sizeof(*params));
-}
-
-static gboolean protocol_error(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static gboolean
-protocol_error(GError **error, const char *format, ...)
-{
-	g_autofree char *message = NULL;
-	va_list args;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error_literal(error, POLICYD_AUTH_ERROR, POLICYD_AUTH_ERROR_PROTOCOL, message);
-	return FALSE;
-}
-
-/* A decimal number without sign, spaces or overflow. */
-static gboolean
-parse_uint(const char *text, guint max, guint *out)
-{
-	guint64 value;
-
-	if (!g_ascii_isdigit(text[0]) ||
-	    !g_ascii_string_to_unsigned(text, 10, 0, max, &value, NULL))
-		return FALSE;
-	*out = (guint)value;
-	return TRUE;
-}
-
-/* Splits line at tabs in place; FALSE when there are more than max fields. */
-static gboolean
-split_tabs(char *line, char **fields, guint max, guint *n)
-{
-	*n = 0;
-	for (char *p = line;; p++) {
-		if (*n == max)
-			return FALSE;
-		fields[(*n)++] = p;
-		p = strchr(p, '\t');
-		if (p == NULL)
-			return TRUE;
-		*p = '\0';
-	}
-}
-
-static gboolean
-param_port(const char *name, const char *value, guint *port, GError **error)
-{
-	if (!parse_uint(value, 65535, port))
-		return protocol_error(error, "AUTH parameter %s is not a port", name);
-	return TRUE;
-}
-
-static void
-set_str(char **field, const char *value)
-{
-	g_free(*field);
-	*field = g_strdup(value);
-}
-
-/* One optional parameter; unknown ones are ignored, as the protocol says. */
-static gboolean
-param_one(PolicydAuthParams *params, const char *name, const char *value, GError **error)
-{
-	if (value == NULL) {
-		if (strcmp(name, "secured") == 0)
-			params->secured = TRUE;
-		else if (strcmp(name, "valid-client-cert") == 0)
-			params->valid_client_cert = TRUE;
-		else if (strcmp(name, "nologin") == 0)
-			params->nologin = TRUE;
-		return TRUE;
-	}
-	if (strcmp(name, "service") == 0)
-		set_str(&params->service, value);
-	else if (strcmp(name, "lip") == 0)
-		set_str(&params->lip, value);
-	else if (strcmp(name, "rip") == 0)
-		set_str(&params->rip, value);
-	else if (strcmp(name, "lport") == 0)
-		return param_port(name, value, &params->lport, error);
-	else if (strcmp(name, "rport") == 0)
-		return param_port(name, value, &params->rport, error);
-	return TRUE;
-}
-
-static gboolean
-params_optional(PolicydAuthParams *params, char **fields, guint n, GError **error)
-{
-	for (guint i = 0; i < n; i++) {
-		char *value = strchr(fields[i], '=');
-
-		if (value != NULL)
-			*value++ = '\0';
-		if (strcmp(fields[i], "resp") == 0 && value != NULL) {
-			if (i + 1 != n)
-				return protocol_error(error, "AUTH parameters after resp");
-			params->has_resp = value[0] != '\0'; /* Exim sends "resp=" for none */
-			if (params->has_resp)
-				params->resp = g_strdup(value);
-			return TRUE;
-		}
-		if (!param_one(params, fields[i], value, error))
-			return FALSE;
-	}
-	return TRUE;
-}
-
-gboolean
-policyd_auth_params_parse(char *args, PolicydAuthParams *params, GError **error)
-{
-	char *fields[MAX_FIELDS];
-	guint n;
-
-	memset(params, 0, sizeof(*params));
-	if (!split_tabs(args, fields, MAX_FIELDS, &n))
-		return protocol_error(error, "AUTH with more than %d fields", MAX_FIELDS);
-	if (n < 2 || !parse_uint(fields[0], G_MAXUINT32, &params->id))
-		return protocol_error(error, "broken AUTH request");
-	if (fields[1][0] == '\0')
-		return protocol_error(error, "AUTH without a mechanism");
-	params->mech = g_ascii_strup(fields[1], -1);
-	if (!params_optional(params, fields + 2, n - 2, error))
-		return FALSE;
-	if (params->service == NULL)
-		return protocol_error(error, "AUTH without service=");
-	return TRUE;
-}
-
-guint
-policyd_auth_penalty_delay(guint base_ms, guint max_ms, guint failures)
-{
-	guint64 delay = base_ms;
-
-	if (failures == 0)
-		return 0;
-	for (guint i = 1; i < failures && delay < max_ms; i++)
-		delay *= 2;
-	return (guint)MIN(delay, (guint64)max_ms);
-}
-
-char *
-policyd_auth_penalty_key(const char *rip)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-	char text[INET6_ADDRSTRLEN];
-
-	if (rip == NULL)
-		return NULL;
-	if (inet_pton(AF_INET, rip, &a4) == 1)
-		return g_strdup(inet_ntop(AF_INET, &a4, text, sizeof(text)));
-	if (inet_pton(AF_INET6, rip, &a6) != 1)
-		return NULL;
-	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-		memcpy(&a4, &a6.s6_addr[12], 4);
-		return g_strdup(inet_ntop(AF_INET, &a4, text, sizeof(text)));
-	}
-	memset(&a6.s6_addr[6], 0, 10); /* the /48: one site, one counter */
-	return g_strdup(inet_ntop(AF_INET6, &a6, text, sizeof(text)));
-}
-
-typedef struct {
-	guint failures;
-	gint64 last_us;
-} PenaltyEntry;
-
-struct _PolicydAuthPenalty {
-	GHashTable *entries; /* key -> PenaltyEntry* */
-};
-
-PolicydAuthPenalty *
-policyd_auth_penalty_new(void)
-{
-	PolicydAuthPenalty *penalty = g_new0(PolicydAuthPenalty, 1);
-
-	penalty->entries = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	return penalty;
-}
-
-void
-policyd_auth_penalty_free(PolicydAuthPenalty *penalty)
-{
-	if (penalty == NULL)
-		return;
-	g_hash_table_destroy(penalty->entries);
-	g_free(penalty);
-}
-
-static PenaltyEntry *
-penalty_entry(PolicydAuthPenalty *penalty, char *key, gint64 now_us)
-{
-	PenaltyEntry *entry = g_hash_table_lookup(penalty->entries, key);
-
-	if (entry != NULL)
-		return entry;
-	if (g_hash_table_size(penalty->entries) >= POLICYD_AUTH_PENALTY_MAX_KEYS)
-		policyd_auth_penalty_expire(penalty, now_us);
-	if (g_hash_table_size(penalty->entries) >= POLICYD_AUTH_PENALTY_MAX_KEYS)
-		return NULL; /* full of fresh entries: the newcomer gets the base delay */
-	entry = g_new0(PenaltyEntry, 1);
-	g_hash_table_insert(penalty->entries, g_strdup(key), entry);
-	return entry;
-}
-
-guint
-policyd_auth_penalty_fail(PolicydAuthPenalty *penalty, const char *rip, gint64 now_us,
-                          guint base_ms, guint max_ms)
-{
-	g_autofree char *key = policyd_auth_penalty_key(rip);
-	PenaltyEntry *entry = key ? penalty_entry(penalty, key, now_us) : NULL;
-
-	if (entry == NULL)
-		return policyd_auth_penalty_delay(base_ms, max_ms, 1);
-	if (now_us - entry->last_us >= POLICYD_AUTH_PENALTY_EXPIRE_US)
-		entry->failures = 0; /* not swept yet, but as good as forgotten */
-	if (entry->failures < 32)
-		entry->failures++;
-	entry->last_us = now_us;
-	return policyd_auth_penalty_delay(base_ms, max_ms, entry->failures);
-}
-
-void
-policyd_auth_penalty_reset(PolicydAuthPenalty *penalty, const char *rip)
-{
-	g_autofree char *key = policyd_auth_penalty_key(rip);
-
-	if (key != NULL)
-		g_hash_table_remove(penalty->entries, key);
-}
-
-static gboolean
-penalty_is_old(gpointer key, gpointer value, gpointer now_us)
-{
-	const PenaltyEntry *entry = value;
-
-	return *(gint64 *)now_us - entry->last_us >= POLICYD_AUTH_PENALTY_EXPIRE_US;
-}
-
-void
-policyd_auth_penalty_expire(PolicydAuthPenalty *penalty, gint64 now_us)
-{
-	g_hash_table_foreach_remove(penalty->entries, penalty_is_old, &now_us);
-}
-
-guint
-policyd_auth_penalty_get_failures(PolicydAuthPenalty *penalty, const char *rip)
-{
-	g_autofree char *key = policyd_auth_penalty_key(rip);
-	PenaltyEntry *entry = key ? g_hash_table_lookup(penalty->entries, key) : NULL;
-
-	return entry ? entry->failures : 0;
-}
-
-guint
-policyd_auth_penalty_size(PolicydAuthPenalty *penalty)
-{
-	return g_hash_table_size(penalty->entries);
-}
-
-/* ===================================================================================
- * The server: listeners, connections, requests
- * =================================================================================== */
-
-typedef struct {
-	PolicydAuth *auth;
-	int fd;
-	guint source;
-	char *path; /* a UNIX socket we created: removed when the listener goes */
-} AuthListener;
-
 struct _PolicydAuth {
 	HkConfig *config;
 	HkIpcAsync *certd; /* borrowed */
-	GPtrArray *listeners;
+	PolicydListeners listeners;
 	GHashTable *conns; /* AuthConn* set */
 	PolicydAuthPenalty *penalty;
 	guint sweep_source;
@@ -583,23 +172,10 @@ conn_close_later(AuthConn *conn)
 static gboolean
 conn_flush(AuthConn *conn)
 {
-	while (conn->out_sent < conn->out->len) {
-		ssize_t n = send(conn->fd, conn->out->str + conn->out_sent,
-		                 conn->out->len - conn->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return TRUE;
-		if (n < 0) {
-			g_debug("auth client %s: send: %s", conn->peer, g_strerror(errno));
-			return FALSE;
-		}
-		conn->out_sent += (gsize)n;
-	}
-	g_string_truncate(conn->out, 0);
-	conn->out_sent = 0;
-	return TRUE;
+	if (hk_send_pending(conn->fd, conn->out, &conn->out_sent))
+		return TRUE;
+	g_debug("auth client %s: send: %s", conn->peer, g_strerror(errno));
+	return FALSE;
 }
 
 static void
@@ -877,13 +453,31 @@ request_refuse(AuthRequest *req, const char *why, const char *reason)
 	request_fail_now(req, reason);
 }
 
+typedef void (*MechStep)(AuthRequest *req, const guint8 *data, gsize len);
+
+/* Decodes a client response (which: "initial" or "continued") for the mechanism's step;
+ * the decoded copy is cleansed once the step has it. */
+static void
+request_feed(AuthRequest *req, const char *text, MechStep step, const char *which)
+{
+	gsize len;
+	guint8 *data = policyd_auth_base64_decode(text, &len, NULL);
+
+	if (data == NULL) {
+		g_autofree char *reason =
+		        g_strdup_printf("Invalid base64 data in %s response", which);
+
+		request_refuse(req, "invalid base64", reason);
+		return;
+	}
+	step(req, data, len);
+	policyd_auth_secret_free(data, len);
+}
+
 /* The request is in its connection's table; it ends there too. */
 static void
 request_begin(AuthRequest *req)
 {
-	guint8 *data;
-	gsize len;
-
 	req->mech = mech_find(req->params.mech);
 	if (req->mech == NULL || !mech_offered(req->config, req->mech)) {
 		request_refuse(req, "mechanism not offered",
@@ -899,14 +493,8 @@ request_begin(AuthRequest *req)
 		req->mech->start(req, NULL, 0);
 		return;
 	}
-	data = policyd_auth_base64_decode(req->params.resp, &len, NULL);
+	request_feed(req, req->params.resp, req->mech->start, "initial");
 	g_clear_pointer(&req->params.resp, hk_secret_free);
-	if (data == NULL) {
-		request_refuse(req, "invalid base64", "Invalid base64 data in initial response");
-		return;
-	}
-	req->mech->start(req, data, len);
-	policyd_auth_secret_free(data, len);
 }
 
 /* ----- commands ----- */
@@ -919,11 +507,11 @@ cmd_version(AuthConn *conn, char *args, GError **error)
 
 	if (tab != NULL)
 		*tab = '\0';
-	if (!parse_uint(args, G_MAXUINT32, &major))
-		return protocol_error(error, "broken VERSION");
+	if (!policyd_auth_parse_uint(args, G_MAXUINT32, &major))
+		return policyd_auth_protocol_error(error, "broken VERSION");
 	if (major != PROTOCOL_MAJOR)
-		return protocol_error(error, "protocol version %u is not %d", major,
-		                      PROTOCOL_MAJOR);
+		return policyd_auth_protocol_error(error, "protocol version %u is not %d", major,
+		                                   PROTOCOL_MAJOR);
 	return TRUE;
 }
 
@@ -933,8 +521,8 @@ cmd_cpid(AuthConn *conn, char *args, GError **error)
 	guint pid;
 	char *peer;
 
-	if (!parse_uint(args, G_MAXINT32, &pid))
-		return protocol_error(error, "broken CPID");
+	if (!policyd_auth_parse_uint(args, G_MAXINT32, &pid))
+		return policyd_auth_protocol_error(error, "broken CPID");
 	peer = g_strdup_printf("%s cpid %u", conn->peer, pid);
 	g_free(conn->peer);
 	conn->peer = peer;
@@ -956,8 +544,9 @@ cmd_auth(AuthConn *conn, char *args, GError **error)
 	key = GUINT_TO_POINTER(req->params.id);
 	if (g_hash_table_contains(conn->requests, key) ||
 	    g_hash_table_size(conn->requests) >= MAX_REQUESTS) {
-		protocol_error(error, "AUTH %u: a duplicate id, or over %d requests in flight",
-		               req->params.id, MAX_REQUESTS);
+		policyd_auth_protocol_error(
+		        error, "AUTH %u: a duplicate id, or over %d requests in flight",
+		        req->params.id, MAX_REQUESTS);
 		request_unref(req);
 		return FALSE;
 	}
@@ -972,17 +561,8 @@ cmd_auth(AuthConn *conn, char *args, GError **error)
 static void
 request_continue(AuthRequest *req, const char *text)
 {
-	guint8 *data;
-	gsize len;
-
 	g_clear_handle_id(&req->timer, g_source_remove);
-	data = policyd_auth_base64_decode(text, &len, NULL);
-	if (data == NULL) {
-		request_refuse(req, "invalid base64", "Invalid base64 data in continued response");
-		return;
-	}
-	req->mech->next(req, data, len);
-	policyd_auth_secret_free(data, len);
+	request_feed(req, text, req->mech->next, "continued");
 }
 
 static gboolean
@@ -993,10 +573,10 @@ cmd_cont(AuthConn *conn, char *args, GError **error)
 	guint id;
 
 	if (text == NULL)
-		return protocol_error(error, "broken CONT");
+		return policyd_auth_protocol_error(error, "broken CONT");
 	*text++ = '\0';
-	if (!parse_uint(args, G_MAXUINT32, &id))
-		return protocol_error(error, "broken CONT");
+	if (!policyd_auth_parse_uint(args, G_MAXUINT32, &id))
+		return policyd_auth_protocol_error(error, "broken CONT");
 	req = g_hash_table_lookup(conn->requests, GUINT_TO_POINTER(id));
 	if (req == NULL) {
 		g_autofree char *line =
@@ -1006,7 +586,8 @@ cmd_cont(AuthConn *conn, char *args, GError **error)
 		return TRUE;
 	}
 	if (req->step != STEP_PLAIN && req->step != STEP_LOGIN_USER && req->step != STEP_LOGIN_PASS)
-		return protocol_error(error, "CONT for request %u, which waits for none", id);
+		return policyd_auth_protocol_error(error,
+		                                   "CONT for request %u, which waits for none", id);
 	request_ref(req);
 	request_continue(req, text);
 	request_unref(req);
@@ -1018,8 +599,8 @@ cmd_cancel(AuthConn *conn, char *args, GError **error)
 {
 	guint id;
 
-	if (!parse_uint(args, G_MAXUINT32, &id))
-		return protocol_error(error, "broken CANCEL");
+	if (!policyd_auth_parse_uint(args, G_MAXUINT32, &id))
+		return policyd_auth_protocol_error(error, "broken CANCEL");
 	g_hash_table_remove(conn->requests, GUINT_TO_POINTER(id));
 	return TRUE;
 }
@@ -1260,8 +841,9 @@ conn_new(PolicydAuth *auth, int fd)
 /* ----- listeners ----- */
 
 static void
-listener_accept_one(PolicydAuth *auth, int fd)
+listener_accept_one(int fd, gpointer data)
 {
+	PolicydAuth *auth = data;
 	guint max = (guint)hk_config_get_int(auth->config, POLICYD_SECTION,
 	                                     POLICYD_CONF_MAX_CONNECTIONS);
 
@@ -1275,52 +857,6 @@ listener_accept_one(PolicydAuth *auth, int fd)
 	}
 	auth->at_cap = FALSE;
 	conn_new(auth, fd);
-}
-
-static gboolean
-on_listener_readable(gint lfd, GIOCondition cond, gpointer data)
-{
-	AuthListener *listener = data;
-
-	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				g_warning("auth: accept: %s", g_strerror(errno));
-			break; /* EMFILE and friends: the source fires again */
-		}
-		listener_accept_one(listener->auth, fd);
-	}
-	return G_SOURCE_CONTINUE;
-}
-
-static void
-listener_free(gpointer data)
-{
-	AuthListener *listener = data;
-
-	g_clear_handle_id(&listener->source, g_source_remove);
-	close(listener->fd);
-	if (listener->path != NULL)
-		unlink(listener->path);
-	g_free(listener->path);
-	g_free(listener);
-}
-
-static gboolean
-listener_add(PolicydAuth *auth, int fd, const char *path)
-{
-	AuthListener *listener = g_new0(AuthListener, 1);
-
-	listener->auth = auth;
-	listener->fd = fd;
-	listener->path = g_strdup(path);
-	listener->source = g_unix_fd_add(fd, G_IO_IN, on_listener_readable, listener);
-	g_ptr_array_add(auth->listeners, listener);
-	return TRUE;
 }
 
 /* ----- the object ----- */
@@ -1354,7 +890,7 @@ policyd_auth_new(HkConfig *config, HkIpcAsync *certd)
 
 	auth->config = hk_config_ref(config);
 	auth->certd = certd;
-	auth->listeners = g_ptr_array_new_with_free_func(listener_free);
+	policyd_listeners_init(&auth->listeners, "auth", 0, listener_accept_one, auth);
 	auth->conns = g_hash_table_new_full(g_direct_hash, g_direct_equal, conn_unref, NULL);
 	auth->penalty = policyd_auth_penalty_new();
 	auth->sweep_source = g_timeout_add_seconds(SWEEP_INTERVAL_S, on_sweep, auth);
@@ -1365,22 +901,13 @@ policyd_auth_new(HkConfig *config, HkIpcAsync *certd)
 gboolean
 policyd_auth_listen(PolicydAuth *auth, const char *spec, guint mode, gid_t group, GError **error)
 {
-	g_autofree char *path = NULL;
-	int fd = policyd_listen(spec, mode, group, &path, error);
-
-	if (fd < 0)
-		return FALSE;
-	g_info("auth: listening on %s", spec);
-	return listener_add(auth, fd, path);
+	return policyd_listeners_add(&auth->listeners, spec, mode, group, error);
 }
 
 gboolean
 policyd_auth_listen_fd(PolicydAuth *auth, int fd, GError **error)
 {
-	if (!policyd_listen_check_fd(fd, error))
-		return FALSE;
-	g_info("auth: listening on socket fd %d from systemd", fd);
-	return listener_add(auth, fd, NULL);
+	return policyd_listeners_add_fd(&auth->listeners, fd, error);
 }
 
 void
@@ -1404,7 +931,7 @@ policyd_auth_free(PolicydAuth *auth)
 
 	if (auth == NULL)
 		return;
-	g_ptr_array_free(auth->listeners, TRUE);
+	policyd_listeners_clear(&auth->listeners);
 	conns = g_hash_table_get_keys(auth->conns);
 	for (GList *l = conns; l != NULL; l = l->next)
 		conn_close(l->data);

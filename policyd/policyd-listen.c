@@ -1,11 +1,13 @@
 /*
- * policyd-listen: creates the policy listeners' sockets.
+ * policyd-listen: creates the policy and auth listeners' sockets and watches them.
  *
- * Talks to: the kernel (socket, bind, listen), the file system for UNIX sockets.
+ * Talks to: the kernel (socket, bind, listen), the file system for UNIX sockets; hands
+ * accepted connections to the service that owns the listener.
  * Must never: leave a socket wider than its mode for an instant, or remove a socket
  * another process is serving.
  */
 #include "policyd-listen.h"
+#include "hk-socket.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -13,69 +15,13 @@
 #include <netdb.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static gboolean
-set_errno_error(GError **error, int err, const char *what, const char *where)
-{
-	g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s", what, where,
-	            g_strerror(err));
-	return FALSE;
-}
-
-static gboolean
-remove_stale(const char *path, const struct sockaddr_un *sun, GError **error)
-{
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(path, &st) != 0)
-		return TRUE;
-	if (!S_ISSOCK(st.st_mode)) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-		            "%s exists and is not a socket; not replacing it", path);
-		return FALSE;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	rc = fd >= 0 ? connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-		            "%s: another process is already listening there", path);
-		return FALSE;
-	}
-	if (unlink(path) != 0 && errno != ENOENT)
-		return set_errno_error(error, errno, "cannot remove stale socket", path);
-	return TRUE;
-}
-
-static gboolean
-bind_unix(int fd, const char *path, const struct sockaddr_un *sun, guint mode, gid_t group,
-          GError **error)
-{
-	mode_t old = umask(0777 & ~mode);
-	int rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	int saved = errno;
-
-	umask(old);
-	if (rc != 0)
-		return set_errno_error(error, saved, "cannot bind", path);
-	if ((group != (gid_t)-1 && chown(path, (uid_t)-1, group) != 0) || chmod(path, mode) != 0) {
-		saved = errno;
-		unlink(path);
-		return set_errno_error(error, saved, "cannot set owner/mode of", path);
-	}
-	return TRUE;
-}
 
 static int
 listen_unix(const char *path, guint mode, gid_t group, GError **error)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
+	struct sockaddr_un sun;
 
 	if (*path != '/' || strlen(path) >= sizeof(sun.sun_path)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -83,19 +29,7 @@ listen_unix(const char *path, guint mode, gid_t group, GError **error)
 		            sizeof(sun.sun_path) - 1);
 		return -1;
 	}
-	strcpy(sun.sun_path, path);
-	if (!remove_stale(path, &sun, error))
-		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		set_errno_error(error, errno, "socket for", path);
-		return -1;
-	}
-	if (!bind_unix(fd, path, &sun, mode, group, error)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return hk_unix_listen(path, mode, group, error);
 }
 
 /* "HOST:PORT" or "[V6]:PORT" */
@@ -128,12 +62,12 @@ bind_inet(const struct addrinfo *ai, const char *spec, GError **error)
 	                ai->ai_protocol);
 
 	if (fd < 0) {
-		set_errno_error(error, errno, "socket for", spec);
+		hk_set_errno_error(error, errno, "socket for", spec);
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		set_errno_error(error, errno, "cannot bind", spec);
+		hk_set_errno_error(error, errno, "cannot bind", spec);
 		close(fd);
 		return -1;
 	}
@@ -141,8 +75,9 @@ bind_inet(const struct addrinfo *ai, const char *spec, GError **error)
 }
 
 static int
-listen_inet(const char *text, GError **error)
+listen_inet(const char *spec, GError **error)
 {
+	const char *text = spec + 5;
 	g_autofree char *host = NULL;
 	g_autofree char *port = NULL;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
@@ -164,6 +99,11 @@ listen_inet(const char *text, GError **error)
 		          "policy decisions",
 		          text);
 	freeaddrinfo(res);
+	if (fd >= 0 && listen(fd, SOMAXCONN) != 0) {
+		hk_set_errno_error(error, errno, "cannot listen on", spec);
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -177,20 +117,11 @@ policyd_listen(const char *spec, guint mode, gid_t group, char **path_out, GErro
 	if (g_str_has_prefix(spec, "unix:"))
 		fd = listen_unix(spec + 5, mode, group, error);
 	else if (g_str_has_prefix(spec, "inet:"))
-		fd = listen_inet(spec + 5, error);
+		fd = listen_inet(spec, error);
 	else
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 		            "\"%s\": expected unix:PATH or inet:HOST:PORT", spec);
-	if (fd < 0)
-		return -1;
-	if (listen(fd, SOMAXCONN) != 0) {
-		set_errno_error(error, errno, "cannot listen on", spec);
-		close(fd);
-		if (g_str_has_prefix(spec, "unix:"))
-			unlink(spec + 5);
-		return -1;
-	}
-	if (path_out != NULL && g_str_has_prefix(spec, "unix:"))
+	if (fd >= 0 && path_out != NULL && g_str_has_prefix(spec, "unix:"))
 		*path_out = g_strdup(spec + 5);
 	return fd;
 }
@@ -213,4 +144,52 @@ policyd_listen_check_fd(int fd, GError **error)
 		return FALSE;
 	}
 	return g_unix_set_fd_nonblocking(fd, TRUE, error);
+}
+
+void
+policyd_listeners_init(PolicydListeners *set, const char *name, guint per_wake, HkAcceptFunc accept,
+                       gpointer data)
+{
+	set->name = name;
+	set->per_wake = per_wake;
+	set->accept = accept;
+	set->data = data;
+	set->listeners = g_ptr_array_new_with_free_func((GDestroyNotify)hk_listener_free);
+}
+
+void
+policyd_listeners_clear(PolicydListeners *set)
+{
+	g_clear_pointer(&set->listeners, g_ptr_array_unref);
+}
+
+static void
+listeners_watch(PolicydListeners *set, int fd, const char *path)
+{
+	g_ptr_array_add(set->listeners, hk_listener_new(fd, path, set->name, set->per_wake,
+	                                                set->accept, set->data));
+}
+
+gboolean
+policyd_listeners_add(PolicydListeners *set, const char *spec, guint mode, gid_t group,
+                      GError **error)
+{
+	g_autofree char *path = NULL;
+	int fd = policyd_listen(spec, mode, group, &path, error);
+
+	if (fd < 0)
+		return FALSE;
+	listeners_watch(set, fd, path);
+	g_info("%s: listening on %s", set->name, spec);
+	return TRUE;
+}
+
+gboolean
+policyd_listeners_add_fd(PolicydListeners *set, int fd, GError **error)
+{
+	if (!policyd_listen_check_fd(fd, error))
+		return FALSE;
+	listeners_watch(set, fd, NULL);
+	g_info("%s: listening on socket fd %d from systemd", set->name, fd);
+	return TRUE;
 }

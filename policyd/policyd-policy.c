@@ -27,16 +27,9 @@
 #define ACCEPTS_PER_WAKE  16
 #define REFUSAL_LOG_EVERY (10 * G_USEC_PER_SEC)
 
-typedef struct {
-	PolicydPolicy *policy;
-	int fd;
-	guint source;
-	char *path; /* unlinked at shutdown when we created it */
-} Listener;
-
 struct _PolicydPolicy {
 	PolicydState *state;
-	GPtrArray *listeners;
+	PolicydListeners listeners;
 	GHashTable *conns; /* Conn* set */
 	guint max_connections;
 	gint64 last_refusal_log;
@@ -98,24 +91,15 @@ job_free(Job *job)
 
 /* ----- output ----- */
 
-static gboolean
-conn_write(Conn *conn)
+/* Closes a connection whose client is done and whose replies have all left; watches the
+ * others for what they wait for. */
+static void
+conn_settle(Conn *conn)
 {
-	while (conn->out_sent < conn->out->len) {
-		ssize_t n = send(conn->fd, conn->out->str + conn->out_sent,
-		                 conn->out->len - conn->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return TRUE;
-		if (n < 0)
-			return FALSE;
-		conn->out_sent += (gsize)n;
-	}
-	g_string_truncate(conn->out, 0);
-	conn->out_sent = 0;
-	return TRUE;
+	if (conn->eof && g_queue_is_empty(&conn->jobs) && conn->out->len == 0)
+		conn_close(conn);
+	else
+		conn_update_watches(conn);
 }
 
 /* Moves decided replies from the head of the queue to the output, in order, and sends. */
@@ -129,16 +113,12 @@ conn_flush(Conn *conn)
 		g_string_append(conn->out, job->reply);
 		job_free(job);
 	}
-	if (!conn_write(conn)) {
+	if (!hk_send_pending(conn->fd, conn->out, &conn->out_sent)) {
 		g_debug("policy connection: send: %s", g_strerror(errno));
 		conn_close(conn);
 		return;
 	}
-	if (conn->eof && g_queue_is_empty(&conn->jobs) && conn->out->len == 0) {
-		conn_close(conn);
-		return;
-	}
-	conn_update_watches(conn);
+	conn_settle(conn);
 }
 
 static gboolean
@@ -228,11 +208,7 @@ conn_process(Conn *conn)
 		g_byte_array_set_size(conn->in, 0);
 		conn->in_pos = 0;
 	}
-	if (conn->eof && g_queue_is_empty(&conn->jobs) && conn->out->len == 0) {
-		conn_close(conn);
-		return;
-	}
-	conn_update_watches(conn);
+	conn_settle(conn);
 }
 
 static gboolean
@@ -313,8 +289,9 @@ refuse(PolicydPolicy *policy, int fd)
 }
 
 static void
-accept_one(PolicydPolicy *policy, int fd)
+accept_one(int fd, gpointer data)
 {
+	PolicydPolicy *policy = data;
 	Conn *conn;
 
 	if (g_hash_table_size(policy->conns) >= policy->max_connections) {
@@ -333,73 +310,20 @@ accept_one(PolicydPolicy *policy, int fd)
 	conn_update_watches(conn);
 }
 
-static gboolean
-on_listener_readable(gint lfd, GIOCondition cond, gpointer data)
-{
-	Listener *listener = data;
-
-	for (guint i = 0; i < ACCEPTS_PER_WAKE; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
-				g_warning("policy: accept: %s", g_strerror(errno));
-			break;
-		}
-		accept_one(listener->policy, fd);
-	}
-	return G_SOURCE_CONTINUE;
-}
-
-static void
-listener_free(Listener *listener)
-{
-	g_clear_handle_id(&listener->source, g_source_remove);
-	if (listener->fd >= 0)
-		close(listener->fd);
-	if (listener->path != NULL)
-		unlink(listener->path);
-	g_free(listener->path);
-	g_free(listener);
-}
-
-static void
-add_listener(PolicydPolicy *policy, int fd, char *path)
-{
-	Listener *listener = g_new0(Listener, 1);
-
-	listener->policy = policy;
-	listener->fd = fd;
-	listener->path = path;
-	listener->source = g_unix_fd_add(fd, G_IO_IN, on_listener_readable, listener);
-	g_ptr_array_add(policy->listeners, listener);
-}
-
 gboolean
 policyd_policy_listen(PolicydPolicy *policy, const char *spec, guint mode, gid_t group,
                       GError **error)
 {
-	char *path = NULL;
-	int fd = policyd_listen(spec, mode, group, &path, error);
-
-	if (fd < 0)
-		return FALSE;
-	add_listener(policy, fd, path);
-	g_info("policy: listening on %s", spec);
-	return TRUE;
+	return policyd_listeners_add(&policy->listeners, spec, mode, group, error);
 }
 
 gboolean
 policyd_policy_listen_fd(PolicydPolicy *policy, int fd, GError **error)
 {
-	if (!policyd_listen_check_fd(fd, error)) {
-		close(fd);
-		return FALSE;
-	}
-	add_listener(policy, fd, NULL);
-	g_info("policy: listening on socket fd %d from systemd", fd);
-	return TRUE;
+	if (policyd_listeners_add_fd(&policy->listeners, fd, error))
+		return TRUE;
+	close(fd);
+	return FALSE;
 }
 
 PolicydPolicy *
@@ -408,7 +332,7 @@ policyd_policy_new(PolicydState *state)
 	PolicydPolicy *policy = g_new0(PolicydPolicy, 1);
 
 	policy->state = state;
-	policy->listeners = g_ptr_array_new_with_free_func((GDestroyNotify)listener_free);
+	policyd_listeners_init(&policy->listeners, "policy", ACCEPTS_PER_WAKE, accept_one, policy);
 	policy->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
 	policy->max_connections = 1000;
 	return policy;
@@ -433,7 +357,7 @@ policyd_policy_free(PolicydPolicy *policy)
 
 	if (policy == NULL)
 		return;
-	g_ptr_array_free(policy->listeners, TRUE);
+	policyd_listeners_clear(&policy->listeners);
 	conns = g_hash_table_get_keys(policy->conns);
 	for (GList *l = conns; l != NULL; l = l->next)
 		conn_close(l->data);
