@@ -8,9 +8,10 @@ set -eu
 build_pkgs="cmake ninja-build gcc pkg-config libglib2.0-dev libjson-c-dev libssl-dev
 libsqlite3-dev libsystemd-dev libcrypt-dev openssl"
 # the test suite runs real peers: the openssl CLI, NSS's pk12util, Postfix and swaks
-# (with the Perl TLS modules it needs for --tls, which are only recommended)
+# (with the Perl TLS modules it needs for --tls, which are only recommended), and
+# postfwd, the anchor of hanko-policyd's benchmark
 test_pkgs="$build_pkgs clang libclang-rt-14-dev libnss3-tools whois postfix swaks
-libnet-ssleay-perl libio-socket-ssl-perl"
+libnet-ssleay-perl libio-socket-ssl-perl postfwd"
 
 case "${1:-build}" in
 build) wanted=$build_pkgs ;;
