@@ -7,8 +7,9 @@
  */
 #include "hk-log.h"
 
-#include <stdio.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -106,26 +107,92 @@ write_syslog(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 	return G_LOG_WRITER_HANDLED;
 }
 
+/* Resolved once: GLib 2.74 looks the local zone up again (stat, readlink) on every
+ * g_time_zone_new_local(), which the decision log line of every request would pay. */
+static GTimeZone *
+local_zone(void)
+{
+	static GTimeZone *zone;
+
+	if (g_once_init_enter(&zone))
+		g_once_init_leave(&zone, g_time_zone_new_local());
+	return zone;
+}
+
+static const char *
+level_label(GLogLevelFlags level)
+{
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		return "error";
+	if (level & G_LOG_LEVEL_WARNING)
+		return "warning";
+	if (level & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
+		return "info";
+	return "debug";
+}
+
+static char *
+put_digits(char *p, guint value, guint width)
+{
+	for (guint i = width; i > 0; i--) {
+		p[i - 1] = (char)('0' + value % 10);
+		value /= 10;
+	}
+	return p + width;
+}
+
+/* "HH:MM:SS.mmm " in local time (milliseconds are enough to read), without the
+ * allocation and the formatting of a GDateTime. */
+static gsize
+format_stamp(char stamp[static 16])
+{
+	GTimeZone *zone = local_zone();
+	gint64 now = g_get_real_time();
+	gint64 secs = now / G_USEC_PER_SEC;
+	gint interval = g_time_zone_find_interval(zone, G_TIME_TYPE_UNIVERSAL, secs);
+	gint64 local = secs + (interval >= 0 ? g_time_zone_get_offset(zone, interval) : 0);
+	guint of_day = (guint)(((local % 86400) + 86400) % 86400);
+	char *p = stamp;
+
+	p = put_digits(p, of_day / 3600, 2);
+	*p++ = ':';
+	p = put_digits(p, of_day / 60 % 60, 2);
+	*p++ = ':';
+	p = put_digits(p, of_day % 60, 2);
+	*p++ = '.';
+	p = put_digits(p, (guint)(now % G_USEC_PER_SEC / 1000), 3);
+	*p++ = ' ';
+	*p = '\0';
+	return (gsize)(p - stamp);
+}
+
+#define IOV_STR(s)                                                                                 \
+	{                                                                                          \
+		(void *)(s), strlen(s)                                                             \
+	}
+
+/* "<stamp> <prgname>[<domain>] <label>: <message>" in one writev(2): one write per line,
+ * as fprintf() to the unbuffered stderr did, without formatting the message again. */
 static GLogWriterOutput
 write_stderr(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 {
 	const char *message = field_string(fields, n_fields, "MESSAGE");
 	const char *domain = field_string(fields, n_fields, "GLIB_DOMAIN");
-	g_autoptr(GDateTime) now = g_date_time_new_now_local();
-	g_autofree char *stamp = g_date_time_format(now, "%H:%M:%S.%f");
-	const char *label = "debug";
+	const char *prgname = g_get_prgname();
+	char stamp[16];
+	gsize stamp_len = format_stamp(stamp);
+	struct iovec iov[] = {
+	        {stamp, stamp_len}, IOV_STR(prgname ? prgname : "hanko"),
+	        IOV_STR("["),       IOV_STR(domain ? domain : "hanko"),
+	        IOV_STR("] "),      IOV_STR(level_label(level)),
+	        IOV_STR(": "),      IOV_STR(message ? message : ""),
+	        IOV_STR("\n"),
+	};
+	ssize_t n;
 
-	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
-		label = "error";
-	else if (level & G_LOG_LEVEL_WARNING)
-		label = "warning";
-	else if (level & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
-		label = "info";
-	/* stamp has microseconds; milliseconds are enough to read */
-	if (strlen(stamp) > 12)
-		stamp[12] = '\0';
-	fprintf(stderr, "%s %s[%s] %s: %s\n", stamp, g_get_prgname() ? g_get_prgname() : "hanko",
-	        domain ? domain : "hanko", label, message ? message : "");
+	do
+		n = writev(STDERR_FILENO, iov, G_N_ELEMENTS(iov));
+	while (n < 0 && errno == EINTR);
 	return G_LOG_WRITER_HANDLED;
 }
 
@@ -151,6 +218,7 @@ HkLogTarget
 hk_log_init(const char *ident, gboolean foreground)
 {
 	g_set_prgname(ident);
+	local_zone();
 	if (foreground)
 		log_target = HK_LOG_STDERR;
 	else if (g_log_writer_is_journald(STDERR_FILENO))

@@ -68,6 +68,8 @@ char *hk_ossl_fingerprint_der(const guint8 *der, gsize len);
  * an error naming what is wrong otherwise.
  */
 char *hk_ossl_fingerprint_normalize(const char *text, GError **error);
+/* TRUE when text is already in the canonical form (95 characters, AB:CD:..., upper case). */
+gboolean hk_ossl_fingerprint_is_canonical(const char *text);
 
 /* PEM/DER loaders that say which file failed and why. */
 X509 *hk_ossl_load_cert_file(const char *path, GError **error);

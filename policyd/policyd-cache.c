@@ -10,6 +10,8 @@
 #include "policyd.h"
 #include "hk-certd-proto.h"
 
+#include <string.h>
+
 #define CHECK_MS     1000 /* how often the stream is checked while up */
 #define MAX_RETRY_MS 5000 /* reconnect backoff: 1 s, 2 s, 4 s, 5 s, 5 s ... */
 
@@ -241,12 +243,15 @@ const PolicydLookup *
 policyd_cache_get(PolicydCache *cache, const char *fingerprint, gboolean pubkey)
 {
 	char key[160];
+	gsize len = strlen(fingerprint);
 	Entry *entry;
 
 	check_connection(cache);
-	if (!cache->watching)
-		return NULL;
-	g_snprintf(key, sizeof(key), "%s%s", pubkey ? "p:" : "c:", fingerprint);
+	if (!cache->watching || len > sizeof(key) - 3)
+		return NULL; /* longer than any canonical fingerprint: never stored */
+	/* the key of cache_key(), on the stack: a hit allocates nothing */
+	memcpy(key, pubkey ? "p:" : "c:", 2);
+	memcpy(key + 2, fingerprint, len + 1);
 	entry = g_hash_table_lookup(cache->entries, key);
 	if (entry == NULL)
 		return NULL;

@@ -14,12 +14,13 @@ G_DEFINE_QUARK(policyd - codec - error - quark, policyd_codec_error)
 
 typedef struct {
 	const char *name;
+	gsize name_len;
 	gsize offset;
 } AttrField;
 
 #define FIELD(name)                                                                                \
 	{                                                                                          \
-#name, offsetof(PolicydRequest, name)                                              \
+#name, sizeof(#name) - 1, offsetof(PolicydRequest, name)                           \
 	}
 
 static const AttrField attr_fields[] = {
@@ -44,19 +45,41 @@ policyd_request_clear(PolicydRequest *request)
 		g_clear_pointer(field_at(request, attr_fields[i].offset), g_free);
 }
 
+/* The field named name[0..len), or NULL for the attributes hanko does not read. Most of
+ * a request's 29 attributes are not ours: comparing lengths first rejects them cheaply. */
+static char **
+field_named(PolicydRequest *request, const char *name, gsize len)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(attr_fields); i++) {
+		if (attr_fields[i].name_len == len && memcmp(attr_fields[i].name, name, len) == 0)
+			return field_at(request, attr_fields[i].offset);
+	}
+	return NULL;
+}
+
+static gboolean
+request_set_len(PolicydRequest *request, const char *name, gsize name_len, const char *value,
+                gsize value_len)
+{
+	char **field = field_named(request, name, name_len);
+
+	if (field == NULL)
+		return FALSE;
+	g_free(*field);
+	*field = g_strndup(value, value_len);
+	return TRUE;
+}
+
 gboolean
 policyd_request_set(PolicydRequest *request, const char *name, const char *value)
 {
-	for (guint i = 0; i < G_N_ELEMENTS(attr_fields); i++) {
-		char **field = field_at(request, attr_fields[i].offset);
+	char **field = field_named(request, name, strlen(name));
 
-		if (strcmp(attr_fields[i].name, name) != 0)
-			continue;
-		g_free(*field);
-		*field = g_strdup(value);
-		return TRUE;
-	}
-	return FALSE;
+	if (field == NULL)
+		return FALSE;
+	g_free(*field);
+	*field = g_strdup(value);
+	return TRUE;
 }
 
 void
@@ -76,12 +99,15 @@ policyd_decoder_clear(PolicydDecoder *decoder)
 	decoder->n_attrs = 0;
 }
 
-/* One complete line (no newline, a trailing CR already removed). */
+/* One complete line (no newline, a trailing CR already removed; not NUL-terminated). */
 static gboolean
-decode_attr(PolicydDecoder *decoder, char *line, GError **error)
+decode_attr(PolicydDecoder *decoder, const char *line, gsize len, GError **error)
 {
-	char *eq = strchr(line, '=');
+	const char *eq = memchr(line, '=', len);
 
+	/* as text: a NUL byte before the '=' ends the line there */
+	if (eq != NULL && memchr(line, '\0', (gsize)(eq - line)) != NULL)
+		eq = NULL;
 	if (eq == NULL || eq == line) {
 		g_set_error(error, POLICYD_CODEC_ERROR, POLICYD_CODEC_ERROR_NO_EQUALS,
 		            "line without name=value");
@@ -92,38 +118,57 @@ decode_attr(PolicydDecoder *decoder, char *line, GError **error)
 		            "more than %d attributes", POLICYD_MAX_ATTRS);
 		return FALSE;
 	}
-	*eq = '\0';
-	policyd_request_set(&decoder->partial, line, eq + 1);
+	request_set_len(&decoder->partial, line, (gsize)(eq - line), eq + 1,
+	                len - (gsize)(eq + 1 - line));
 	return TRUE;
 }
 
 static gboolean
+line_too_long(gsize len, gsize limit, GError **error)
+{
+	if (len <= limit)
+		return FALSE;
+	g_set_error(error, POLICYD_CODEC_ERROR, POLICYD_CODEC_ERROR_LINE_TOO_LONG,
+	            "line longer than %d bytes", POLICYD_MAX_LINE);
+	return TRUE;
+}
+
+/* Part of a line whose end has not arrived yet. */
+static gboolean
 append_line(PolicydDecoder *decoder, const char *data, gsize len, GError **error)
 {
-	if (decoder->line->len + len > POLICYD_MAX_LINE + 1) { /* + 1: a CR before the LF */
-		g_set_error(error, POLICYD_CODEC_ERROR, POLICYD_CODEC_ERROR_LINE_TOO_LONG,
-		            "line longer than %d bytes", POLICYD_MAX_LINE);
+	/* + 1: a CR before the LF */
+	if (line_too_long(decoder->line->len + len, POLICYD_MAX_LINE + 1, error))
 		return FALSE;
-	}
 	g_string_append_len(decoder->line, data, (gssize)len);
 	return TRUE;
 }
 
-/* The line is complete: TRUE and *done when it ended the request. */
+/* A complete line, without its newline: TRUE and *done when it ended the request. */
 static gboolean
-finish_line(PolicydDecoder *decoder, gboolean *done, GError **error)
+finish_line(PolicydDecoder *decoder, const char *line, gsize len, gboolean *done, GError **error)
+{
+	if (line_too_long(len, POLICYD_MAX_LINE + 1, error))
+		return FALSE;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (line_too_long(len, POLICYD_MAX_LINE, error))
+		return FALSE;
+	*done = len == 0;
+	return *done || decode_attr(decoder, line, len, error);
+}
+
+/* The line ending at data[chunk] (a newline): read in place when none of it came before,
+ * else completed in decoder->line. */
+static gboolean
+read_line(PolicydDecoder *decoder, const char *data, gsize chunk, gboolean *done, GError **error)
 {
 	GString *line = decoder->line;
 
-	if (line->len > 0 && line->str[line->len - 1] == '\r')
-		g_string_truncate(line, line->len - 1);
-	if (line->len > POLICYD_MAX_LINE) {
-		g_set_error(error, POLICYD_CODEC_ERROR, POLICYD_CODEC_ERROR_LINE_TOO_LONG,
-		            "line longer than %d bytes", POLICYD_MAX_LINE);
-		return FALSE;
-	}
-	*done = line->len == 0;
-	if (!*done && !decode_attr(decoder, line->str, error))
+	if (line->len == 0)
+		return finish_line(decoder, data, chunk, done, error);
+	if (!append_line(decoder, data, chunk, error) ||
+	    !finish_line(decoder, line->str, line->len, done, error))
 		return FALSE;
 	g_string_truncate(line, 0);
 	return TRUE;
@@ -138,17 +183,17 @@ policyd_decoder_feed(PolicydDecoder *decoder, const char *data, gsize len, gsize
 	*consumed = 0;
 	while (pos < len) {
 		const char *nl = memchr(data + pos, '\n', len - pos);
-		gsize chunk = nl ? (gsize)(nl - (data + pos)) : len - pos;
 		gboolean done = FALSE;
 
-		if (!append_line(decoder, data + pos, chunk, error))
-			return POLICYD_DECODE_ERROR;
-		pos += chunk;
-		if (nl == NULL)
+		if (nl == NULL) {
+			if (!append_line(decoder, data + pos, len - pos, error))
+				return POLICYD_DECODE_ERROR;
+			pos = len;
 			break;
-		pos++; /* the newline */
-		if (!finish_line(decoder, &done, error))
+		}
+		if (!read_line(decoder, data + pos, (gsize)(nl - (data + pos)), &done, error))
 			return POLICYD_DECODE_ERROR;
+		pos = (gsize)(nl - data) + 1; /* after the newline */
 		if (done) {
 			*out = decoder->partial;
 			memset(&decoder->partial, 0, sizeof(decoder->partial));
@@ -176,14 +221,20 @@ policyd_request_parse(const char *data, gsize len, PolicydRequest *out, GError *
 	return status == POLICYD_DECODE_READY;
 }
 
+void
+policyd_reply_append(GString *out, const char *action)
+{
+	g_string_append(out, "action=");
+	for (const char *p = action; *p != '\0'; p++)
+		g_string_append_c(out, (guchar)*p < 0x20 || *p == 0x7f ? ' ' : *p);
+	g_string_append(out, "\n\n");
+}
+
 char *
 policyd_reply_format(const char *action)
 {
 	GString *reply = g_string_sized_new(strlen(action) + 10);
 
-	g_string_append(reply, "action=");
-	for (const char *p = action; *p != '\0'; p++)
-		g_string_append_c(reply, (guchar)*p < 0x20 || *p == 0x7f ? ' ' : *p);
-	g_string_append(reply, "\n\n");
+	policyd_reply_append(reply, action);
 	return g_string_free(reply, FALSE);
 }

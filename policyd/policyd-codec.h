@@ -83,6 +83,8 @@ gboolean policyd_request_parse(const char *data, gsize len, PolicydRequest *out,
 
 /* "action=<action>\n\n"; line breaks and other control characters become spaces. */
 char *policyd_reply_format(const char *action);
+/* The same reply, appended to out. */
+void policyd_reply_append(GString *out, const char *action);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PolicydRequest, policyd_request_clear)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PolicydDecoder, policyd_decoder_clear)

@@ -274,18 +274,26 @@ policyd_settings_unref(PolicydSettings *settings)
 
 /* ----- the decision ----- */
 
-char *
-policyd_request_fingerprint(const PolicydRequest *request, gboolean *pubkey, GError **error)
+const char *
+policyd_request_fingerprint_text(const PolicydRequest *request, gboolean *pubkey)
 {
 	const char *fp = request->ccert_fingerprint;
-	char *canonical;
 
 	*pubkey = FALSE;
 	if (fp == NULL || *fp == '\0') {
 		fp = request->ccert_pubkey_fingerprint;
 		*pubkey = TRUE;
 	}
-	if (fp == NULL || *fp == '\0')
+	return fp == NULL || *fp == '\0' ? NULL : fp;
+}
+
+char *
+policyd_request_fingerprint(const PolicydRequest *request, gboolean *pubkey, GError **error)
+{
+	const char *fp = policyd_request_fingerprint_text(request, pubkey);
+	char *canonical;
+
+	if (fp == NULL)
 		return NULL;
 	canonical = hk_ossl_fingerprint_normalize(fp, error);
 	if (canonical == NULL)

@@ -96,6 +96,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PolicydSettings, policyd_settings_unref)
  * (*error says why: Postfix's smtpd_tls_fingerprint_digest must be sha256).
  */
 char *policyd_request_fingerprint(const PolicydRequest *request, gboolean *pubkey, GError **error);
+/* The same attribute as sent (not normalized), or NULL; *pubkey as above. */
+const char *policyd_request_fingerprint_text(const PolicydRequest *request, gboolean *pubkey);
 
 /* FALSE when the decision does not depend on certd (other state, no certificate). */
 gboolean policyd_needs_lookup(const PolicydRequest *request, const PolicydSettings *settings);

@@ -96,6 +96,9 @@ job_free(Job *job)
 static void
 conn_settle(Conn *conn)
 {
+	/* conn_process() settles it when done: no toggling of watches per request */
+	if (conn->processing)
+		return;
 	if (conn->eof && g_queue_is_empty(&conn->jobs) && conn->out->len == 0)
 		conn_close(conn);
 	else
@@ -145,10 +148,16 @@ on_decided(const PolicydDecision *decision, gpointer data)
 		job_free(job);
 		return;
 	}
-	job->reply = policyd_reply_format(decision->action);
-	if (conn->policy == NULL || g_queue_peek_head(&conn->jobs) != job)
-		return; /* an earlier request still waits; it flushes this one too */
+	if (conn->policy == NULL || g_queue_peek_head(&conn->jobs) != job) {
+		/* an earlier request still waits; it flushes this one too */
+		job->reply = policyd_reply_format(decision->action);
+		return;
+	}
 	conn_ref(conn);
+	/* the oldest request: its reply goes straight to the output, without a copy */
+	g_queue_pop_head(&conn->jobs);
+	policyd_reply_append(conn->out, decision->action);
+	job_free(job);
 	conn_flush(conn);
 	if (conn->policy != NULL && !conn->processing)
 		conn_process(conn); /* input held back while the queue was full */
@@ -234,18 +243,36 @@ on_readable(gint fd, GIOCondition cond, gpointer data)
 	return n <= 0 ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
 
+/*
+ * A watch on the connection's socket. GLib blocks a source that cannot recurse while it
+ * runs, taking its descriptor out of the poll set and putting it back afterwards, and
+ * each of those wakes the loop through its eventfd: two write(2)s per request. Nothing
+ * here runs a nested main loop, so the watch may "recurse" and stays in the set.
+ */
+static guint
+conn_watch(Conn *conn, GIOCondition condition, GUnixFDSourceFunc func)
+{
+	GSource *source = g_unix_fd_source_new(conn->fd, condition);
+	guint id;
+
+	g_source_set_can_recurse(source, TRUE);
+	g_source_set_callback(source, G_SOURCE_FUNC(func), conn, NULL);
+	id = g_source_attach(source, NULL);
+	g_source_unref(source);
+	return id;
+}
+
 static void
 conn_update_watches(Conn *conn)
 {
 	gboolean want_in = conn_wants_input(conn);
 
 	if (want_in && conn->in_source == 0)
-		conn->in_source =
-		        g_unix_fd_add(conn->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, conn);
+		conn->in_source = conn_watch(conn, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable);
 	else if (!want_in)
 		g_clear_handle_id(&conn->in_source, g_source_remove);
 	if (conn->out->len > 0 && conn->out_source == 0)
-		conn->out_source = g_unix_fd_add(conn->fd, G_IO_OUT, on_writable, conn);
+		conn->out_source = conn_watch(conn, G_IO_OUT, on_writable);
 }
 
 static void

@@ -9,6 +9,7 @@
  * requests carry none; the auth module keeps passwords to itself).
  */
 #include "policyd-server.h"
+#include "hk-ossl.h"
 
 #include <gio/gio.h>
 
@@ -23,37 +24,61 @@ typedef struct {
 	gpointer data;
 } Check;
 
-/* Control characters from the client become '?' so a log line stays one line. */
-static char *
-printable(const char *text)
+/* Control characters from the client become '?' so a log line stays one line. Returns
+ * text itself when it has none (the usual case), else a copy kept in *copy. */
+static const char *
+printable(const char *text, char **copy)
 {
-	char *copy = g_strdup(text ? text : "");
+	const char *p;
 
-	for (char *p = copy; *p != '\0'; p++) {
-		if ((guchar)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	text = text ? text : "";
+	for (p = text; *p != '\0' && (guchar)*p >= 0x20 && *p != 0x7f; p++)
+		;
+	if (*p == '\0')
+		return text;
+	*copy = g_strdup(text);
+	for (char *q = *copy; *q != '\0'; q++) {
+		if ((guchar)*q < 0x20 || *q == 0x7f)
+			*q = '?';
 	}
-	return copy;
+	return *copy;
 }
+
+/* The copies printable() had to make. */
+typedef struct {
+	char *client, *address, *sender, *user;
+} LogCopies;
+
+static void
+log_copies_clear(LogCopies *copies)
+{
+	g_free(copies->client);
+	g_free(copies->address);
+	g_free(copies->sender);
+	g_free(copies->user);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LogCopies, log_copies_clear)
 
 static void
 log_decision(const Check *check, const PolicydDecision *decision)
 {
 	const PolicydRequest *req = check->request;
-	g_autofree char *client = printable(req->client_name ? req->client_name : "unknown");
-	g_autofree char *address = printable(req->client_address);
-	g_autofree char *sender = printable(req->sender);
-	g_autofree char *user = printable(decision->user ? decision->user : "-");
-	g_autofree char *prefix =
-	        decision->fingerprint ? g_strndup(decision->fingerprint, 11) : g_strdup("-");
+	g_auto(LogCopies) copies = {0};
+	const char *client =
+	        printable(req->client_name ? req->client_name : "unknown", &copies.client);
+	const char *address = printable(req->client_address, &copies.address);
 
 	if (decision->outcome == POLICYD_OUTCOME_NOT_JUDGED) {
 		g_debug("%s: client=%s[%s] protocol_state=%s not judged: DUNNO", check->origin,
 		        client, address, req->protocol_state ? req->protocol_state : "");
 		return;
 	}
-	g_message("%s: client=%s[%s] sender=<%s> fingerprint=%s user=%s outcome=%s action=%s",
-	          check->origin, client, address, sender, prefix, user,
+	/* the fingerprint's first 11 characters: "AB:CD:EF:01" */
+	g_message("%s: client=%s[%s] sender=<%s> fingerprint=%.11s user=%s outcome=%s action=%s",
+	          check->origin, client, address, printable(req->sender, &copies.sender),
+	          decision->fingerprint ? decision->fingerprint : "-",
+	          printable(decision->user ? decision->user : "-", &copies.user),
 	          policyd_outcome_name(decision->outcome), decision->action);
 }
 
@@ -84,26 +109,38 @@ on_lookup(const PolicydLookup *lookup, gpointer data)
 	check_free(check);
 }
 
+/* Asks certd; the check goes on in on_lookup(). */
+static void
+check_later(const Check *check, const char *fingerprint, gboolean pubkey)
+{
+	Check *later = g_memdup2(check, sizeof(*check));
+
+	policyd_settings_ref(later->settings);
+	policyd_cache_fetch(check->state->cache, fingerprint, pubkey, on_lookup, later);
+}
+
 void
 policyd_check(PolicydState *state, const PolicydRequest *request, const char *origin,
               PolicydCheckFunc func, gpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
-	g_autofree char *fingerprint = NULL;
+	g_autofree char *normalized = NULL;
+	const char *fingerprint;
 	const PolicydLookup *hit = NULL;
 	gboolean pubkey = FALSE;
 	Check check = {state, state->settings, request, origin, func, user_data};
 
 	if (policyd_needs_lookup(request, state->settings)) {
-		fingerprint = policyd_request_fingerprint(request, &pubkey, &error);
+		/* Postfix sends the canonical form: a cache hit then allocates nothing here */
+		fingerprint = policyd_request_fingerprint_text(request, &pubkey);
+		if (!hk_ossl_fingerprint_is_canonical(fingerprint))
+			fingerprint = normalized =
+			        policyd_request_fingerprint(request, &pubkey, &error);
 		if (fingerprint == NULL)
 			g_warning("%s: %s (hanko needs smtpd_tls_fingerprint_digest = sha256)",
 			          origin, error->message);
 		else if ((hit = policyd_cache_get(state->cache, fingerprint, pubkey)) == NULL) {
-			Check *later = g_memdup2(&check, sizeof(check));
-
-			policyd_settings_ref(later->settings);
-			policyd_cache_fetch(state->cache, fingerprint, pubkey, on_lookup, later);
+			check_later(&check, fingerprint, pubkey);
 			return;
 		}
 	}
