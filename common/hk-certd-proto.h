@@ -148,8 +148,8 @@
 #define HK_CERTD_KEY_UPDATED          "updated"
 #define HK_CERTD_KEY_SKIPPED          "skipped"
 #define HK_CERTD_KEY_ERRORS           "errors"
-#define HK_CERTD_KEY_LINE             "line"              /* user.import errors: line number */
-#define HK_CERTD_KEY_OK               "ok" /* auth.verify / fax.verify: bool */
+#define HK_CERTD_KEY_LINE             "line" /* user.import errors: line number */
+#define HK_CERTD_KEY_OK               "ok"   /* auth.verify / fax.verify: bool */
 
 /* audit */
 #define HK_CERTD_KEY_SINCE   "since" /* unix seconds */

@@ -169,7 +169,7 @@ typedef enum {
  * validated params and the error code (NULL on success) and message it ended with.
  */
 typedef void (*HkIpcFinishFunc)(HkIpcRequest *request, json_object *params, const char *code,
-				const char *message, gpointer user_data);
+                                const char *message, gpointer user_data);
 
 /* Checks params against the op's table -> invalid_argument naming the parameter. */
 gboolean hk_ipc_check_params(const HkIpcOp *op, json_object *params, GError **error);

@@ -15,10 +15,10 @@
 G_BEGIN_DECLS
 
 typedef struct {
-	char *dir;        /* temporary directory; removed by stop unless the test failed */
-	char *config_dir; /* dir/etc: main.cf, master.cf, certificates */
-	char *queue_dir;  /* dir/spool */
-	char *maillog;    /* dir/maillog (maillog_file) */
+	char *dir;           /* temporary directory; removed by stop unless the test failed */
+	char *config_dir;    /* dir/etc: main.cf, master.cf, certificates */
+	char *queue_dir;     /* dir/spool */
+	char *maillog;       /* dir/maillog (maillog_file) */
 	int smtp_port;       /* smtpd, plain with STARTTLS offered */
 	int submission_port; /* smtpd, STARTTLS required, SASL */
 	int smtps_port;      /* smtpd, implicit TLS (smtpd_tls_wrappermode), SASL */
