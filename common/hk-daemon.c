@@ -220,6 +220,7 @@ hk_daemon_main(const HkDaemonSpec *spec, int argc, char **argv)
 	hk_log_set_debug(opts.debug);
 	status = run(&daemon);
 	daemon_clear(&daemon);
+	hk_log_flush();
 	return status;
 }
 

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -166,13 +165,93 @@ format_stamp(char stamp[static 16])
 	return (gsize)(p - stamp);
 }
 
-#define IOV_STR(s)                                                                                 \
-	{                                                                                          \
-		(void *)(s), strlen(s)                                                             \
-	}
+/*
+ * stderr lines read "<stamp> <prgname>[<domain>] <label>: <message>". Lines logged while the main
+ * loop dispatches go out together just before it waits again: one write per loop iteration instead
+ * of one per line (a busy policyd logs a line per request). Only the thread running the default
+ * main context batches; warnings, other threads and lines logged outside a running loop are written
+ * at once, after whatever is pending, so the order of lines always holds.
+ */
+#define PENDING_MAX (64 * 1024)
 
-/* "<stamp> <prgname>[<domain>] <label>: <message>" in one writev(2): one write per line,
- * as fprintf() to the unbuffered stderr did, without formatting the message again. */
+static GMutex pending_lock;
+static GString *pending;
+static GSource *flusher;
+
+static void
+write_all(const char *data, gsize len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* nowhere left to report it */
+		data += n;
+		len -= (gsize)n;
+	}
+}
+
+static void
+flush_locked(void)
+{
+	if (pending == NULL || pending->len == 0)
+		return;
+	write_all(pending->str, pending->len);
+	g_string_truncate(pending, 0);
+}
+
+void
+hk_log_flush(void)
+{
+	g_mutex_lock(&pending_lock);
+	flush_locked();
+	g_mutex_unlock(&pending_lock);
+}
+
+static gboolean
+flusher_prepare(GSource *source, gint *timeout)
+{
+	*timeout = -1;
+	hk_log_flush();
+	return FALSE;
+}
+
+static gboolean
+flusher_dispatch(GSource *source, GSourceFunc callback, gpointer data)
+{
+	return G_SOURCE_CONTINUE; /* never ready: it only flushes in prepare */
+}
+
+static GSourceFuncs flusher_funcs = {
+        .prepare = flusher_prepare,
+        .dispatch = flusher_dispatch,
+};
+
+static void
+start_batching(void)
+{
+	if (flusher != NULL)
+		return;
+	pending = g_string_sized_new(4096);
+	flusher = g_source_new(&flusher_funcs, sizeof(GSource));
+	/* the highest priority: GLib skips preparing lower ones once a higher one is ready */
+	g_source_set_priority(flusher, G_MININT);
+	g_source_set_name(flusher, "hk-log flusher");
+	g_source_attach(flusher, NULL);
+}
+
+static gboolean
+may_batch(GLogLevelFlags level)
+{
+	return flusher != NULL &&
+	       !(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING |
+	                  G_LOG_FLAG_FATAL)) &&
+	       g_main_context_is_owner(g_main_context_default());
+}
+
+/* One line appended to the pending text, written now or at the end of the iteration. */
 static GLogWriterOutput
 write_stderr(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 {
@@ -181,18 +260,17 @@ write_stderr(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 	const char *prgname = g_get_prgname();
 	char stamp[16];
 	gsize stamp_len = format_stamp(stamp);
-	struct iovec iov[] = {
-	        {stamp, stamp_len}, IOV_STR(prgname ? prgname : "hanko"),
-	        IOV_STR("["),       IOV_STR(domain ? domain : "hanko"),
-	        IOV_STR("] "),      IOV_STR(level_label(level)),
-	        IOV_STR(": "),      IOV_STR(message ? message : ""),
-	        IOV_STR("\n"),
-	};
-	ssize_t n;
 
-	do
-		n = writev(STDERR_FILENO, iov, G_N_ELEMENTS(iov));
-	while (n < 0 && errno == EINTR);
+	g_mutex_lock(&pending_lock);
+	if (pending == NULL)
+		pending = g_string_sized_new(4096);
+	g_string_append_len(pending, stamp, (gssize)stamp_len);
+	g_string_append_printf(pending, "%s[%s] %s: %s\n", prgname ? prgname : "hanko",
+	                       domain ? domain : "hanko", level_label(level),
+	                       message ? message : "");
+	if (!may_batch(level) || pending->len > PENDING_MAX)
+		flush_locked();
+	g_mutex_unlock(&pending_lock);
 	return G_LOG_WRITER_HANDLED;
 }
 
@@ -219,9 +297,10 @@ hk_log_init(const char *ident, gboolean foreground)
 {
 	g_set_prgname(ident);
 	local_zone();
-	if (foreground)
+	if (foreground) {
 		log_target = HK_LOG_STDERR;
-	else if (g_log_writer_is_journald(STDERR_FILENO))
+		start_batching();
+	} else if (g_log_writer_is_journald(STDERR_FILENO))
 		log_target = HK_LOG_JOURNAL;
 	else
 		log_target = HK_LOG_SYSLOG;

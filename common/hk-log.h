@@ -25,6 +25,8 @@ typedef enum {
 /* ident: "hanko-certd"; foreground forces stderr. Returns the target chosen. */
 HkLogTarget hk_log_init(const char *ident, gboolean foreground);
 void hk_log_set_debug(gboolean debug);
+/* Writes out stderr lines batched during the current main loop iteration. */
+void hk_log_flush(void);
 gboolean hk_log_get_debug(void);
 
 /* TRUE for key names that hold secrets: password, passphrase, secret, private_key, p12, ... */

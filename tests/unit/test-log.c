@@ -62,6 +62,46 @@ test_stderr_target(void)
 	g_debug("visible debug line");
 }
 
+static gboolean
+log_burst(gpointer loop)
+{
+	for (int i = 1; i <= 3; i++)
+		g_message("batched line %d", i);
+	g_main_loop_quit(loop);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+log_more(gpointer data)
+{
+	g_message("next iteration");
+	return G_SOURCE_REMOVE;
+}
+
+/* Lines logged inside the main loop are written together; none is lost or reordered,
+ * including those still pending when the loop ends. */
+static void
+test_stderr_batching(void)
+{
+	g_autoptr(GMainLoop) loop = NULL;
+
+	if (!g_test_subprocess()) {
+		g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+		g_test_trap_assert_passed();
+		g_test_trap_assert_stderr("*before the loop*next iteration*batched line 1*"
+		                          "batched line 2*batched line 3*after the loop*");
+		return;
+	}
+	hk_log_init("hanko-test", TRUE);
+	g_message("before the loop");
+	loop = g_main_loop_new(NULL, FALSE);
+	g_idle_add_full(G_PRIORITY_HIGH, log_more, NULL, NULL);
+	g_idle_add(log_burst, loop);
+	g_main_loop_run(loop);
+	g_message("after the loop"); /* outside the loop: written at once, after the rest */
+	hk_log_flush();
+}
+
 static void
 test_syslog_target(void)
 {
@@ -84,6 +124,7 @@ main(int argc, char **argv)
 	g_test_add_func("/log/secret-keys", test_secret_keys);
 	g_test_add_func("/log/redact", test_redact);
 	g_test_add_func("/log/stderr", test_stderr_target);
+	g_test_add_func("/log/stderr-batching", test_stderr_batching);
 	g_test_add_func("/log/syslog", test_syslog_target);
 	return g_test_run();
 }
