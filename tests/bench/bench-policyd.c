@@ -491,11 +491,7 @@ start_floor(void)
 static void
 stop_floor(void)
 {
-	int status;
-
-	kill(bench.floor, SIGTERM);
-	while (waitpid(bench.floor, &status, 0) < 0 && errno == EINTR)
-		;
+	hk_test_kill(&bench.floor, SIGTERM);
 }
 
 /* ----- hanko: certd, a certificate, policyd ----- */
@@ -661,12 +657,8 @@ start_policyd(void)
 static void
 stop_policyd(void)
 {
-	int status;
+	int status = hk_test_kill(&bench.policyd, SIGTERM);
 
-	kill(bench.policyd, SIGTERM);
-	while (waitpid(bench.policyd, &status, 0) < 0 && errno == EINTR)
-		;
-	g_spawn_close_pid(bench.policyd);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		bench_fail("hanko-policyd did not stop cleanly (status %d)", status);
 }
@@ -867,11 +859,6 @@ main(int argc, char **argv)
 	       "%s)\n",
 	       conns, hanko_tcp.p99_ms, hanko_unix.p99_ms,
 	       met(hanko_tcp.p99_ms < 1 && hanko_unix.p99_ms < 1));
-	{
-		const char *rm[] = {"rm", "-rf", bench.dir, NULL};
-
-		g_spawn_sync(NULL, (char **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-		             NULL, NULL);
-	}
+	hk_test_remove_tree(bench.dir);
 	return 0;
 }

@@ -99,22 +99,28 @@ hk_test_certd_restart(HkTestCertd *certd)
 }
 
 int
-hk_test_certd_kill(HkTestCertd *certd, int sig)
+hk_test_kill(GPid *pid, int sig)
 {
 	int status = 0;
 
-	if (certd->pid == 0)
+	if (*pid == 0)
 		return 0;
-	kill(certd->pid, sig);
-	while (waitpid(certd->pid, &status, 0) < 0 && errno == EINTR)
+	kill(*pid, sig);
+	while (waitpid(*pid, &status, 0) < 0 && errno == EINTR)
 		;
-	g_spawn_close_pid(certd->pid);
-	certd->pid = 0;
+	g_spawn_close_pid(*pid);
+	*pid = 0;
 	return status;
 }
 
-static void
-remove_tree(const char *path)
+int
+hk_test_certd_kill(HkTestCertd *certd, int sig)
+{
+	return hk_test_kill(&certd->pid, sig);
+}
+
+void
+hk_test_remove_tree(const char *path)
 {
 	const char *argv[] = {"rm", "-rf", path, NULL};
 
@@ -136,7 +142,7 @@ hk_test_certd_stop(HkTestCertd *certd)
 		g_error("hanko-certd did not stop cleanly (status %d):\n%s", status, log);
 	}
 	if (!g_test_failed())
-		remove_tree(certd->dir);
+		hk_test_remove_tree(certd->dir);
 	g_free(certd->dir);
 	g_free(certd->conf);
 	g_free(certd->socket);

@@ -35,6 +35,10 @@ void hk_test_certd_restart(HkTestCertd *certd);
 int hk_test_certd_kill(HkTestCertd *certd, int sig);
 /* SIGTERM, reap, remove the directory. NULL-safe. */
 void hk_test_certd_stop(HkTestCertd *certd);
+/* Sends sig to *pid (when running), reaps it, clears *pid; returns its wait status. */
+int hk_test_kill(GPid *pid, int sig);
+/* rm -rf path. */
+void hk_test_remove_tree(const char *path);
 /* The daemon's log so far. */
 char *hk_test_certd_log(HkTestCertd *certd);
 

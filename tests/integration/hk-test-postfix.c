@@ -272,20 +272,12 @@ void
 hk_test_postfix_stop(HkTestPostfix *postfix)
 {
 	Instance *pf = (Instance *)postfix;
-	const char *argv[] = {"rm", "-rf", postfix ? postfix->dir : NULL, NULL};
-	int status = 0;
 
 	if (pf == NULL)
 		return;
-	if (pf->master != 0) {
-		kill(pf->master, SIGTERM);
-		while (waitpid(pf->master, &status, 0) < 0 && errno == EINTR)
-			;
-		g_spawn_close_pid(pf->master);
-	}
+	hk_test_kill(&pf->master, SIGTERM);
 	if (!g_test_failed())
-		g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-		             NULL, NULL);
+		hk_test_remove_tree(postfix->dir);
 	g_free(postfix->dir);
 	g_free(postfix->config_dir);
 	g_free(postfix->queue_dir);

@@ -160,22 +160,13 @@ fixture_start(void)
 static void
 fixture_stop(void)
 {
-	const char *argv[] = {"rm", "-rf", fx.dir, NULL};
-	int status;
-
 	if (fx.dir == NULL)
 		return;
 	hk_test_postfix_stop(fx.postfix);
-	if (fx.policyd != 0) {
-		kill(fx.policyd, SIGTERM);
-		while (waitpid(fx.policyd, &status, 0) < 0 && errno == EINTR)
-			;
-		g_spawn_close_pid(fx.policyd);
-	}
+	hk_test_kill(&fx.policyd, SIGTERM);
 	hk_test_certd_stop(fx.certd);
 	if (!g_test_failed())
-		g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-		             NULL, NULL);
+		hk_test_remove_tree(fx.dir);
 	g_clear_pointer(&fx.dir, g_free);
 	g_free(fx.conf);
 	g_free(fx.auth_socket);

@@ -236,28 +236,10 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	spawn_policyd(fx);
 }
 
-static void
-remove_tree(const char *path)
-{
-	const char *argv[] = {"rm", "-rf", path, NULL};
-
-	g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
-	             NULL);
-}
-
 static int
 kill_policyd(Fixture *fx, int sig)
 {
-	int status = 0;
-
-	if (fx->pid == 0)
-		return 0;
-	kill(fx->pid, sig);
-	while (waitpid(fx->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	g_spawn_close_pid(fx->pid);
-	fx->pid = 0;
-	return status;
+	return hk_test_kill(&fx->pid, sig);
 }
 
 static void
@@ -272,7 +254,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 	}
 	hk_test_certd_stop(fx->certd);
 	if (!g_test_failed())
-		remove_tree(fx->dir);
+		hk_test_remove_tree(fx->dir);
 	else
 		g_test_message("policyd's directory kept: %s", fx->dir);
 	g_free(fx->dir);
