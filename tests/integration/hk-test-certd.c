@@ -119,6 +119,14 @@ hk_test_certd_kill(HkTestCertd *certd, int sig)
 	return hk_test_kill(&certd->pid, sig);
 }
 
+gboolean
+hk_test_keep_files(void)
+{
+	const char *path = g_test_get_path();
+
+	return path != NULL && *path != '\0' && g_test_failed();
+}
+
 void
 hk_test_remove_tree(const char *path)
 {
@@ -141,7 +149,7 @@ hk_test_certd_stop(HkTestCertd *certd)
 
 		g_error("hanko-certd did not stop cleanly (status %d):\n%s", status, log);
 	}
-	if (!g_test_failed())
+	if (!hk_test_keep_files())
 		hk_test_remove_tree(certd->dir);
 	g_free(certd->dir);
 	g_free(certd->conf);

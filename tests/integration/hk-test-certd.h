@@ -37,6 +37,9 @@ int hk_test_certd_kill(HkTestCertd *certd, int sig);
 void hk_test_certd_stop(HkTestCertd *certd);
 /* Sends sig to *pid (when running), reaps it, clears *pid; returns its wait status. */
 int hk_test_kill(GPid *pid, int sig);
+/* TRUE inside a test that has failed: its directories stay for a post-mortem. (GLib's
+ * g_test_failed() alone says TRUE outside any test once g_test_run() has returned.) */
+gboolean hk_test_keep_files(void);
 /* rm -rf path. */
 void hk_test_remove_tree(const char *path);
 /* The daemon's log so far. */

@@ -276,7 +276,7 @@ hk_test_postfix_stop(HkTestPostfix *postfix)
 	if (pf == NULL)
 		return;
 	hk_test_kill(&pf->master, SIGTERM);
-	if (!g_test_failed())
+	if (!hk_test_keep_files())
 		hk_test_remove_tree(postfix->dir);
 	g_free(postfix->dir);
 	g_free(postfix->config_dir);
