@@ -209,3 +209,16 @@ hk_send_pending(int fd, GString *out, gsize *sent)
 	*sent = 0;
 	return TRUE;
 }
+
+guint
+hk_fd_watch(int fd, GIOCondition condition, GUnixFDSourceFunc func, gpointer data)
+{
+	GSource *source = g_unix_fd_source_new(fd, condition);
+	guint id;
+
+	g_source_set_can_recurse(source, TRUE);
+	g_source_set_callback(source, G_SOURCE_FUNC(func), data, NULL);
+	id = g_source_attach(source, NULL);
+	g_source_unref(source);
+	return id;
+}

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <glib.h>
+#include <glib-unix.h>
 #include <sys/types.h>
 
 G_BEGIN_DECLS
@@ -43,6 +44,13 @@ void hk_listener_free(HkListener *listener);
  * block; FALSE with errno set when the peer is gone. Never raises SIGPIPE.
  */
 gboolean hk_send_pending(int fd, GString *out, gsize *sent);
+
+/*
+ * g_unix_fd_add() for a connection's watch, but allowed to recurse: GLib otherwise blocks
+ * a dispatching source by taking its fd out of the poll set and putting it back, waking
+ * the loop twice per request. No hanko daemon runs a nested main loop.
+ */
+guint hk_fd_watch(int fd, GIOCondition condition, GUnixFDSourceFunc func, gpointer data);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HkListener, hk_listener_free)
 

@@ -724,11 +724,11 @@ conn_update_watches(AuthConn *conn)
 	if (conn->auth == NULL)
 		return;
 	if (want_in && conn->in_source == 0)
-		conn->in_source = g_unix_fd_add(conn->fd, G_IO_IN, on_conn_readable, conn);
+		conn->in_source = hk_fd_watch(conn->fd, G_IO_IN, on_conn_readable, conn);
 	else if (!want_in)
 		g_clear_handle_id(&conn->in_source, g_source_remove);
 	if (want_out && conn->out_source == 0)
-		conn->out_source = g_unix_fd_add(conn->fd, G_IO_OUT, on_conn_writable, conn);
+		conn->out_source = hk_fd_watch(conn->fd, G_IO_OUT, on_conn_writable, conn);
 	else if (!want_out)
 		g_clear_handle_id(&conn->out_source, g_source_remove);
 }

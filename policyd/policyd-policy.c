@@ -243,36 +243,18 @@ on_readable(gint fd, GIOCondition cond, gpointer data)
 	return n <= 0 ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
 
-/*
- * A watch on the connection's socket. GLib blocks a source that cannot recurse while it
- * runs, taking its descriptor out of the poll set and putting it back afterwards, and
- * each of those wakes the loop through its eventfd: two write(2)s per request. Nothing
- * here runs a nested main loop, so the watch may "recurse" and stays in the set.
- */
-static guint
-conn_watch(Conn *conn, GIOCondition condition, GUnixFDSourceFunc func)
-{
-	GSource *source = g_unix_fd_source_new(conn->fd, condition);
-	guint id;
-
-	g_source_set_can_recurse(source, TRUE);
-	g_source_set_callback(source, G_SOURCE_FUNC(func), conn, NULL);
-	id = g_source_attach(source, NULL);
-	g_source_unref(source);
-	return id;
-}
-
 static void
 conn_update_watches(Conn *conn)
 {
 	gboolean want_in = conn_wants_input(conn);
 
 	if (want_in && conn->in_source == 0)
-		conn->in_source = conn_watch(conn, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable);
+		conn->in_source =
+		        hk_fd_watch(conn->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, conn);
 	else if (!want_in)
 		g_clear_handle_id(&conn->in_source, g_source_remove);
 	if (conn->out->len > 0 && conn->out_source == 0)
-		conn->out_source = conn_watch(conn, G_IO_OUT, on_writable);
+		conn->out_source = hk_fd_watch(conn->fd, G_IO_OUT, on_writable, conn);
 }
 
 static void
