@@ -12,6 +12,7 @@
 #include "hk-daemon.h"
 #include "hk-build-config.h"
 #include "hk-log.h"
+#include "hk-socket.h"
 
 #include <gio/gio.h>
 #include <glib-unix.h>
@@ -145,6 +146,7 @@ run(HkDaemon *daemon)
 	g_autoptr(GError) error = NULL;
 	guint sources[3];
 
+	g_debug("open file limit: %lu", (unsigned long)hk_raise_file_limit());
 	take_systemd_fds(daemon);
 	daemon->loop = g_main_loop_new(NULL, FALSE);
 	/* before start(): a signal that comes as soon as the socket exists must find its

@@ -14,6 +14,7 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,7 @@ struct _HkListener {
 	char *path; /* unlinked when the listener goes: we created it */
 	char *name; /* for log lines; NULL for none */
 	guint per_wake;
+	guint pause; /* the timeout that resumes accepting after EMFILE and friends */
 	HkAcceptFunc func;
 	gpointer user_data;
 };
@@ -131,7 +133,51 @@ hk_unix_listen(const char *path, guint mode, gid_t group, GError **error)
 	return fd;
 }
 
+rlim_t
+hk_raise_file_limit(void)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return 0;
+	if (lim.rlim_cur < lim.rlim_max) {
+		rlim_t old = lim.rlim_cur;
+
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+			lim.rlim_cur = old;
+	}
+	return lim.rlim_cur;
+}
+
 /* ----- accepting ----- */
+
+/* How long accepting pauses when the process or system is out of descriptors or memory:
+ * retrying at once would spin the loop on a connection that cannot be taken yet. */
+#define HK_ACCEPT_PAUSE_MS 100
+
+static gboolean on_listener_readable(gint lfd, GIOCondition cond, gpointer data);
+
+static gboolean
+on_accept_resume(gpointer data)
+{
+	HkListener *listener = data;
+
+	listener->pause = 0;
+	listener->source = g_unix_fd_add(listener->fd, G_IO_IN, on_listener_readable, listener);
+	return G_SOURCE_REMOVE;
+}
+
+/* Out of descriptors: say so (once per pause), stop watching the socket and come back
+ * later. The waiting connections stay queued in the kernel; none is lost. */
+static void
+pause_accepting(HkListener *listener, int err)
+{
+	g_warning("%s%saccept: %s; pausing %d ms", listener->name ? listener->name : "",
+	          listener->name ? ": " : "", g_strerror(err), HK_ACCEPT_PAUSE_MS);
+	listener->source = 0; /* the caller returns G_SOURCE_REMOVE */
+	listener->pause = g_timeout_add(HK_ACCEPT_PAUSE_MS, on_accept_resume, listener);
+}
 
 static gboolean
 on_listener_readable(gint lfd, GIOCondition cond, gpointer data)
@@ -144,11 +190,10 @@ on_listener_readable(gint lfd, GIOCondition cond, gpointer data)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				g_warning("%s%saccept: %s", listener->name ? listener->name : "",
-				          listener->name ? ": " : "", g_strerror(errno));
-			/* EMFILE and friends: the source fires again; nothing is lost */
-			break;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			pause_accepting(listener, errno);
+			return G_SOURCE_REMOVE;
 		}
 		listener->func(fd, listener->user_data);
 	}
@@ -177,6 +222,7 @@ hk_listener_free(HkListener *listener)
 	if (listener == NULL)
 		return;
 	g_clear_handle_id(&listener->source, g_source_remove);
+	g_clear_handle_id(&listener->pause, g_source_remove);
 	if (listener->fd >= 0)
 		close(listener->fd);
 	if (listener->path != NULL)

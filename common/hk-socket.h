@@ -8,6 +8,7 @@
 
 #include <glib.h>
 #include <glib-unix.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 G_BEGIN_DECLS
@@ -21,6 +22,13 @@ gboolean hk_set_errno_error(GError **error, int err, const char *what, const cha
  * answers) is replaced; a live one or a file that is not a socket is an error. -1 on error.
  */
 int hk_unix_listen(const char *path, guint mode, gid_t group, GError **error);
+
+/*
+ * Raises the soft limit on open files to the hard one (systemd starts services with a soft
+ * limit of 1024 and leaves raising it to programs that poll() rather than select()).
+ * Returns the limit now in force; 0 if it cannot be read.
+ */
+rlim_t hk_raise_file_limit(void);
 
 /* Called with each accepted connection (non-blocking, close-on-exec); it owns the fd. */
 typedef void (*HkAcceptFunc)(int fd, gpointer user_data);

@@ -19,7 +19,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	-DHANKO_WERROR=ON -DHANKO_SANITIZE=ON >/dev/null
 cmake --build "$build" -j "$jobs"
 
-echo "== unit and integration tests"
+echo "== unit and integration tests (open file limit $(ulimit -Sn), hard $(ulimit -Hn))"
 ctest --test-dir "$build" --output-on-failure -j "$jobs" -L 'unit|integration|fax'
 
 echo "== benchmarks, as a smoke check (small counts; numbers in BENCHMARKS.md)"

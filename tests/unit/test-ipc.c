@@ -7,12 +7,15 @@
  */
 #include "hk-ipc.h"
 #include "hk-log.h"
+#include "hk-socket.h"
 
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <grp.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -584,16 +587,25 @@ test_disconnect_mid_request(Fixture *fx, gconstpointer data)
 static void
 test_concurrent_clients(Fixture *fx, gconstpointer data)
 {
-	enum { N = 200 };
-	HkIpcClient *clients[N];
+	enum { MAX_N = 200 };
+	HkIpcClient *clients[MAX_N];
+	struct rlimit lim;
+	int N = MAX_N;
 	gint64 start;
 	double elapsed;
 
+	/* each connection costs two descriptors in this process (client and server end):
+	 * under a tight file limit fewer clients prove the same thing */
+	g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &lim), ==, 0);
+	if (lim.rlim_cur < 2 * MAX_N + 64)
+		N = (int)(lim.rlim_cur - 64) / 2;
+	g_test_message("%d clients (open file limit %lu)", N, (unsigned long)lim.rlim_cur);
+	g_assert_cmpint(N, >=, 20);
 	fixture_start_threaded(fx, 0, 0660);
 	for (int i = 0; i < N; i++)
 		clients[i] = connect_client(fx);
 	start = g_get_monotonic_time();
-	/* each request takes 50 ms in its handler: served one after another this would take
+	/* each request takes 50 ms in its handler: served one after another 200 would take
 	 * 10 s; served concurrently, about 50 ms */
 	for (int i = 0; i < N; i++) {
 		g_autofree char *line = g_strdup_printf(
@@ -714,6 +726,84 @@ test_logging_redacts(Fixture *fx, gconstpointer data)
 	g_assert_nonnull(strstr(logged, "echo"));
 	g_assert_nonnull(strstr(logged, "visible"));
 	g_assert_null(strstr(logged, "Open-Sesame-42"));
+}
+
+/* The lowest descriptor number free now: the next socket or accept gets it. */
+static int
+lowest_free_fd(void)
+{
+	int fd = dup(0);
+
+	g_assert_cmpint(fd, >=, 0);
+	close(fd);
+	return fd;
+}
+
+static void
+raw_roundtrip(int fd, int id)
+{
+	g_autofree char *line = g_strdup_printf("{\"id\":%d,\"op\":\"echo\"}\n", id);
+	g_autofree char *expect = g_strdup_printf("\"id\":%d", id);
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char reply[256];
+	ssize_t n;
+
+	g_assert_cmpint(write(fd, line, strlen(line)), ==, (ssize_t)strlen(line));
+	g_assert_cmpint(poll(&pfd, 1, 5000), ==, 1);
+	n = read(fd, reply, sizeof(reply) - 1);
+	g_assert_cmpint(n, >, 0);
+	reply[n] = '\0';
+	g_assert_nonnull(strstr(reply, expect));
+	g_assert_nonnull(strstr(reply, "\"ok\":true"));
+}
+
+/*
+ * Out of descriptors, the server stops accepting for a moment instead of spinning on the
+ * listening socket (one warning per pause, not thousands), and serves every connection
+ * that waited once descriptors are free again.
+ */
+static void
+test_out_of_files(Fixture *fx, gconstpointer data)
+{
+	enum { N = 8 };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct rlimit saved, low;
+	int socks[N];
+	g_autofree char *logged = NULL;
+	GLogLevelFlags fatal;
+	guint pauses = 0;
+
+	fixture_start_threaded(fx, 0, 0660);
+	g_strlcpy(sun.sun_path, fx->path, sizeof(sun.sun_path));
+	for (int i = 0; i < N; i++) {
+		socks[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		g_assert_cmpint(socks[i], >=, 0);
+	}
+	g_mutex_lock(&log_lock);
+	log_capture = g_string_new(NULL);
+	g_mutex_unlock(&log_lock);
+	fatal = g_log_set_always_fatal(G_LOG_FATAL_MASK); /* the warning is the point */
+	g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)lowest_free_fd(); /* no new descriptor anywhere in the process */
+	g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+	for (int i = 0; i < N; i++) /* queued by the kernel: the backlog holds them */
+		g_assert_cmpint(connect(socks[i], (struct sockaddr *)&sun, sizeof(sun)), ==, 0);
+	g_usleep(350 * 1000);
+	g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+	for (int i = 0; i < N; i++) {
+		raw_roundtrip(socks[i], i + 1);
+		close(socks[i]);
+	}
+	g_log_set_always_fatal(fatal);
+	g_mutex_lock(&log_lock);
+	logged = g_string_free(g_steal_pointer(&log_capture), FALSE);
+	g_mutex_unlock(&log_lock);
+	for (const char *p = logged; (p = strstr(p, "Too many open files; pausing")) != NULL; p++)
+		pauses++;
+	g_test_message("%u pauses in 350 ms", pauses);
+	g_assert_cmpuint(pauses, >=, 1);
+	g_assert_cmpuint(pauses, <=, 6);
 }
 
 /* ----- asynchronous client ----- */
@@ -881,6 +971,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	hk_raise_file_limit();
 	g_log_set_writer_func(capture_writer, NULL, NULL);
 	g_test_add_func("/ipc/line-reader", test_line_reader);
 	g_test_add_func("/ipc/error-codes", test_error_codes);
@@ -897,6 +988,7 @@ main(int argc, char **argv)
 	add("/ipc/concurrent-clients", test_concurrent_clients);
 	add("/ipc/connection-cap", test_connection_cap);
 	add("/ipc/logging-redacts", test_logging_redacts);
+	add("/ipc/out-of-files", test_out_of_files);
 	add("/ipc/async", test_async);
 	return g_test_run();
 }
