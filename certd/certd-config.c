@@ -53,6 +53,8 @@ static const HkConfKey certd_keys[] = {
          "Command run after a certificate is assigned to the S/MIME gateway; empty: none"},
         {CERTD_CONF_RELOAD_TIMEOUT, HK_CONF_DURATION, "60s", 1000, 3600 * 1000, NULL,
          "How long a reload command may run before it is killed"},
+        {CERTD_CONF_IDENTITY_USERS, HK_CONF_LIST, "hanko-milter", 0, 0, NULL,
+         "Users (besides root) that may fetch the gateway's private key: hanko-milter's"},
         {CERTD_CONF_EXPIRY_WARNING_DAYS, HK_CONF_INT, "30", 1, 365, NULL,
          "Warn daily about in-use certificates expiring within this many days"},
         {0},

@@ -24,6 +24,7 @@
 
 #include <gio/gio.h>
 #include <openssl/pem.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1321,6 +1322,105 @@ certd_servercert_schedule(CertdState *state)
 
 /* ----- the op table ----- */
 
+/* ----- service.identity: the gateway's key for hanko-milter ----- */
+
+/* The server certificate assigned to service; not_found when none is. */
+static char *
+assigned_name(CertdState *state, const char *service, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt =
+	        hk_db_prepare(state->db,
+	                      "SELECT c.name FROM assignments a JOIN certs c ON c.id = a.cert_id"
+	                      " WHERE a.service = ?",
+	                      error);
+
+	if (stmt == NULL)
+		return NULL;
+	sqlite3_bind_text(stmt, 1, service, -1, SQLITE_TRANSIENT);
+	switch (sqlite3_step(stmt)) {
+	case SQLITE_ROW:
+		return column_dup(stmt, 0);
+	case SQLITE_DONE:
+		certd_set_error(error, HK_IPC_ERROR_NOT_FOUND,
+		                "no certificate is assigned to %s: use \"hankoctl cert assign NAME"
+		                " --service %s\"",
+		                service, service);
+		return NULL;
+	default:
+		hk_db_set_error(state->db, error, "cannot read the assignments");
+		return NULL;
+	}
+}
+
+/* Root, or a user named in [certd] identity_users: the service group alone is not enough
+ * to read a private key. */
+static gboolean
+identity_reader_ok(CertdState *state, const HkIpcPeer *peer, GError **error)
+{
+	const char *const *users =
+	        hk_config_get_list(state->config, CERTD_SECTION, CERTD_CONF_IDENTITY_USERS);
+	struct passwd *pw;
+
+	if (peer->uid == 0)
+		return TRUE;
+	pw = getpwuid(peer->uid);
+	if (pw != NULL && g_strv_contains(users, pw->pw_name))
+		return TRUE;
+	return certd_set_error(error, HK_IPC_ERROR_PERMISSION_DENIED,
+	                       "uid %u may not read a service's private key (see [certd] %s)",
+	                       (guint)peer->uid, CERTD_CONF_IDENTITY_USERS);
+}
+
+static json_object *
+identity_result(CertdState *state, const char *service, const char *name, GError **error)
+{
+	g_auto(ServerRow) row = {0};
+	g_autofree char *key_path = NULL;
+	g_autofree char *chain_path = NULL;
+	g_autoptr(HkSecret) key = NULL;
+	g_autofree char *chain = NULL;
+	json_object *result;
+
+	if (!row_load(state, name, &row, error))
+		return NULL;
+	key_path = g_build_filename(state->state_dir, row.dir, KEY_FILE, NULL);
+	chain_path = g_build_filename(state->state_dir, row.dir, CHAIN_FILE, NULL);
+	if (!certd_store_read(key_path, &key, NULL, error) ||
+	    !certd_store_read(chain_path, &chain, NULL, error))
+		return NULL;
+	result = json_object_new_object();
+	json_object_object_add(result, HK_CERTD_KEY_SERVICE, json_object_new_string(service));
+	json_object_object_add(result, HK_CERTD_KEY_NAME, json_object_new_string(name));
+	json_object_object_add(result, HK_CERTD_KEY_CERT_PEM, json_object_new_string(chain));
+	json_object_object_add(result, HK_CERTD_KEY_KEY_PEM, json_object_new_string(key));
+	return result;
+}
+
+static void
+op_service_identity(HkIpcRequest *req, json_object *params, gpointer data)
+{
+	CertdState *state = data;
+	g_autoptr(GError) error = NULL;
+	const char *service = hk_json_get_string(params, HK_CERTD_KEY_SERVICE);
+	g_autofree char *name = NULL;
+	json_object *result = NULL;
+
+	if (g_strcmp0(service, "gateway") != 0) {
+		hk_ipc_request_return_error(req, HK_IPC_ERR_INVALID_ARGUMENT,
+		                            "only the gateway's identity is handed out, not %s's",
+		                            service);
+		return;
+	}
+	if (identity_reader_ok(state, hk_ipc_request_get_peer(req), &error) &&
+	    (name = assigned_name(state, service, &error)) != NULL)
+		result = identity_result(state, service, name, &error);
+	if (result == NULL) {
+		hk_ipc_request_return_gerror(req, error);
+		return;
+	}
+	hk_ipc_request_return(req, result);
+}
+
 static const HkIpcParam csr_create_params[] = {
         {HK_CERTD_KEY_NAME, json_type_string, TRUE},
         {HK_CERTD_KEY_CN, json_type_string, TRUE},
@@ -1354,10 +1454,17 @@ static const HkIpcParam cert_assign_params[] = {
         {0},
 };
 
+static const HkIpcParam service_identity_params[] = {
+        {HK_CERTD_KEY_SERVICE, json_type_string, TRUE},
+        {0},
+};
+
 const HkIpcOp certd_servercert_ops[] = {
         {HK_CERTD_OP_CSR_CREATE, CERTD_ADMIN, csr_create_params, op_csr_create, HK_IPC_OP_AUDIT},
         {HK_CERTD_OP_CERT_IMPORT, CERTD_ADMIN, cert_import_params, op_cert_import, HK_IPC_OP_AUDIT},
         {HK_CERTD_OP_CERT_EXPORT, CERTD_ADMIN, cert_export_params, op_cert_export, HK_IPC_OP_AUDIT},
         {HK_CERTD_OP_CERT_ASSIGN, CERTD_ADMIN, cert_assign_params, op_cert_assign, HK_IPC_OP_AUDIT},
+        {HK_CERTD_OP_SERVICE_IDENTITY, CERTD_SERVICE, service_identity_params, op_service_identity,
+         HK_IPC_OP_AUDIT},
         {0},
 };

@@ -45,6 +45,7 @@ G_BEGIN_DECLS
 #define CERTD_CONF_RELOAD_SUBMISSION   "reload_submission"
 #define CERTD_CONF_RELOAD_GATEWAY      "reload_gateway"
 #define CERTD_CONF_RELOAD_TIMEOUT      "reload_timeout"
+#define CERTD_CONF_IDENTITY_USERS      "identity_users"
 #define CERTD_CONF_EXPIRY_WARNING_DAYS "expiry_warning_days"
 
 /* The sections hanko-certd reads (terminated by {NULL}). */

@@ -30,6 +30,8 @@
 #define HK_CERTD_OP_CERT_IMPORT "cert.import" /* admin: server certificate */
 #define HK_CERTD_OP_CERT_EXPORT "cert.export" /* admin: server certificate + key */
 #define HK_CERTD_OP_CERT_ASSIGN "cert.assign" /* admin */
+/* service, and only root or [certd] identity_users: the gateway's key and chain */
+#define HK_CERTD_OP_SERVICE_IDENTITY "service.identity"
 
 #define HK_CERTD_OP_USER_ADD    "user.add"    /* admin */
 #define HK_CERTD_OP_USER_PASSWD "user.passwd" /* admin */

@@ -857,6 +857,24 @@ check_reassign(Fixture *fx)
 	                 4096);
 }
 
+/* hanko-milter's view: the key and chain of whatever the gateway has been assigned. */
+static void
+check_identity(Fixture *fx)
+{
+	g_autoptr(json_object) identity =
+	        call_ok(fx, HK_CERTD_OP_SERVICE_IDENTITY,
+	                params_new(HK_CERTD_KEY_SERVICE, "gateway", NULL));
+	g_autofree char *cns = pem_cns(hk_json_get_string(identity, HK_CERTD_KEY_CERT_PEM));
+
+	g_assert_cmpstr(hk_json_get_string(identity, HK_CERTD_KEY_NAME), ==, "second");
+	g_assert_true(g_str_has_prefix(hk_json_get_string(identity, HK_CERTD_KEY_KEY_PEM),
+	                               "-----BEGIN PRIVATE KEY-----"));
+	g_assert_cmpstr(cns, ==, "second.example.jp > Test Intermediate");
+	call_fails(fx, HK_CERTD_OP_SERVICE_IDENTITY,
+	           params_new(HK_CERTD_KEY_SERVICE, "smtpd", NULL), HK_IPC_ERROR_INVALID_ARGUMENT,
+	           "only the gateway's identity is handed out, not smtpd's");
+}
+
 /* cert.list belongs to certd-client.c; it must show what assign did. */
 static void
 check_listed(Fixture *fx)
@@ -921,7 +939,11 @@ test_assign(Fixture *fx, gconstpointer data)
 	hk_assert_contains(event, "\"service\":\"smtpd\"");
 	hk_assert_contains(event, "\"name\":\"first\"");
 	check_reload_timeout(fx);
+	call_fails(fx, HK_CERTD_OP_SERVICE_IDENTITY,
+	           params_new(HK_CERTD_KEY_SERVICE, "gateway", NULL), HK_IPC_ERROR_NOT_FOUND,
+	           "no certificate is assigned to gateway");
 	check_reassign(fx);
+	check_identity(fx);
 	check_listed(fx);
 	call_fails(fx, HK_CERTD_OP_CERT_ASSIGN,
 	           params_new(HK_CERTD_KEY_ID, "first", HK_CERTD_KEY_SERVICE, "imap", NULL),
