@@ -6,12 +6,13 @@
 set -eu
 
 build_pkgs="cmake ninja-build gcc pkg-config libglib2.0-dev libjson-c-dev libssl-dev
-libsqlite3-dev libsystemd-dev libcrypt-dev openssl"
+libsqlite3-dev libsystemd-dev libcrypt-dev libmilter-dev openssl"
 # the test suite runs real peers: the openssl CLI, NSS's pk12util, Postfix and swaks
 # (with the Perl TLS modules it needs for --tls, which are only recommended), and
-# postfwd, the anchor of hanko-policyd's benchmark
+# postfwd, the anchor of hanko-policyd's benchmark; miltertest (opendkim's libmilter test
+# client) for hanko-milter's scenarios
 test_pkgs="$build_pkgs clang libclang-rt-14-dev libnss3-tools whois postfix swaks
-libnet-ssleay-perl libio-socket-ssl-perl postfwd"
+libnet-ssleay-perl libio-socket-ssl-perl postfwd miltertest"
 
 case "${1:-build}" in
 build) wanted=$build_pkgs ;;

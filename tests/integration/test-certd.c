@@ -16,6 +16,7 @@
 #include "hk-build-config.h"
 #include "hk-certd-proto.h"
 #include "hk-json.h"
+#include "milter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -548,6 +549,8 @@ test_example_conf(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	sections = example_keys(text);
 	for (const HkConfSection *sec = certd_config_sections; sec->name != NULL; sec++)
+		assert_section_agrees(sec, keys_of(sections, sec->name));
+	for (const HkConfSection *sec = milter_config_sections; sec->name != NULL; sec++)
 		assert_section_agrees(sec, keys_of(sections, sec->name));
 }
 

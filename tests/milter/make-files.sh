@@ -1,0 +1,62 @@
+#!/bin/sh
+# Makes the messages hanko-milter's miltertest scenarios send, with the real openssl CLI.
+#   make-files.sh DIR
+# DIR holds alice.pem and carol.pem (key and certificate of hanko-issued users: alice
+# valid, carol to be revoked) and gw-rsa.crt, gw-ec.crt (the gateway's certificates).
+set -eu
+cd "$1"
+
+text() {
+	printf 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s\r\n' "$1"
+}
+header() { # from subject
+	printf 'From: %s\r\nTo: someone@example.jp\r\nSubject: %s\r\nMessage-ID: <%s@test>\r\n' \
+		"$1" "$2" "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+}
+# cms output after our own header fields
+wrap() { # from subject file
+	{ header "$1" "$2"; cat "$3"; } >"$3.eml"
+	rm -f "$3"
+}
+
+text "FAX test: 03-1111-2222" >content.txt
+text "unsigned message" >plain.txt
+
+# signed by alice: detached (multipart/signed), opaque (signed-data), SHA-1
+openssl cms -sign -in content.txt -signer alice.pem -md sha256 -out signed
+openssl cms -sign -in content.txt -signer alice.pem -md sha256 -nodetach -out opaque
+openssl cms -sign -in content.txt -signer alice.pem -md sha1 -out sha1
+openssl cms -sign -in content.txt -signer carol.pem -md sha256 -out revoked
+wrap "Alice <alice@example.jp>" "signed" signed
+wrap "Alice <alice@example.jp>" "opaque" opaque
+wrap "Alice <alice@example.jp>" "sha1" sha1
+wrap "Carol <carol@example.jp>" "revoked" revoked
+# alice's signature on a message that claims to be from dave
+cp signed.eml wrongfrom.eml
+sed -i 's/^From: Alice <alice@example.jp>/From: Dave <dave@example.jp>/' wrongfrom.eml
+# one character of the signed text changed after signing
+sed 's/03-1111-2222/03-1111-2223/' signed.eml >tampered.eml
+{ header "Bob <bob@example.jp>" "unsigned"; printf 'MIME-Version: 1.0\r\n'; cat plain.txt; } >unsigned.eml
+{ header "Alice <alice@example.jp>" "unsigned"; printf 'MIME-Version: 1.0\r\n'; cat plain.txt; } >unsigned-alice.eml
+
+# for the gateway: signed, then encrypted (AES-256-CBC and AES-128-GCM), to the RSA and
+# the EC certificate; encrypted to the wrong certificate; damaged; and encrypted, then signed
+openssl cms -sign -in content.txt -signer alice.pem -md sha256 -out inner.txt
+openssl cms -encrypt -in inner.txt -aes-256-cbc -out enc-cbc gw-rsa.crt
+openssl cms -encrypt -in inner.txt -aes-128-gcm -out enc-gcm gw-rsa.crt
+openssl cms -encrypt -in inner.txt -aes-256-cbc -out enc-ec gw-ec.crt
+openssl cms -encrypt -in inner.txt -aes-256-cbc -out enc-wrong alice.pem
+openssl cms -encrypt -in content.txt -aes-256-cbc -out enc-plain gw-rsa.crt
+openssl cms -encrypt -in content.txt -aes-128-gcm -out enc-plain-gcm gw-rsa.crt
+openssl cms -encrypt -in content.txt -aes-256-cbc -out enc-plain-ec gw-ec.crt
+# AES-GCM authenticates: one changed base64 character in the last line (the tag's
+# neighbourhood) must fail decryption, not yield garbage
+n=$(grep -c '' enc-plain-gcm)
+awk -v last="$((n - 1))" 'NR == last { $0 = (substr($0, 1, 1) == "A" ? "B" : "A") substr($0, 2) } { print }' \
+	enc-plain-gcm >enc-corrupt
+openssl cms -sign -in enc-cbc -signer alice.pem -md sha256 -out enc-signed
+for f in enc-cbc enc-gcm enc-ec enc-wrong enc-corrupt enc-plain enc-plain-gcm enc-plain-ec \
+	enc-signed; do
+	wrap "Alice <alice@example.jp>" "$f" "$f"
+done
+rm -f inner.txt
