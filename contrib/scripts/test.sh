@@ -28,5 +28,5 @@ ctest --test-dir "$build" --output-on-failure -L bench
 echo "== fuzz (clang, libFuzzer, ${HANKO_FUZZ_SECONDS:-60} s a target)"
 CC=clang cmake -S "$root" -B "$fuzz_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DHANKO_WERROR=ON -DHANKO_FUZZ=ON -DHANKO_FUZZ_SECONDS="${HANKO_FUZZ_SECONDS:-60}" >/dev/null
-cmake --build "$fuzz_build" -j "$jobs" --target fuzz-jsonline fuzz-policy
+cmake --build "$fuzz_build" -j "$jobs" --target fuzzers
 ctest --test-dir "$fuzz_build" --output-on-failure -L fuzz

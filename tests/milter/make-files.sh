@@ -2,7 +2,8 @@
 # Makes the messages hanko-milter's miltertest scenarios send, with the real openssl CLI.
 #   make-files.sh DIR
 # DIR holds alice.pem and carol.pem (key and certificate of hanko-issued users: alice
-# valid, carol to be revoked) and gw-rsa.crt, gw-ec.crt (the gateway's certificates).
+# valid, carol to be revoked), ca.crt (hanko's CA) and gw-rsa.crt, gw-ec.crt (the
+# gateway's certificates).
 set -eu
 cd "$1"
 
@@ -60,3 +61,33 @@ for f in enc-cbc enc-gcm enc-ec enc-wrong enc-corrupt enc-plain enc-plain-gcm en
 	wrap "Alice <alice@example.jp>" "$f" "$f"
 done
 rm -f inner.txt
+
+# signed by GnuPG's gpgsm, an S/MIME implementation of its own: alice's key goes into a
+# private keybox (gpgsm reads only legacy PKCS#12), hanko's CA is trusted there, and the
+# detached signature over content.txt becomes a multipart/signed written by hand
+export GNUPGHOME="$PWD/gnupg"
+rm -rf "$GNUPGHOME"
+mkdir -m 700 "$GNUPGHOME"
+echo allow-loopback-pinentry >"$GNUPGHOME/gpg-agent.conf"
+openssl pkcs12 -export -legacy -in alice.pem -out alice-gpgsm.p12 -passout pass:gpgsm-test
+echo gpgsm-test >gpgsm.pw
+gpgsm --batch --quiet --pinentry-mode loopback --passphrase-fd 0 --import alice-gpgsm.p12 \
+	<gpgsm.pw 2>gpgsm.log
+gpgsm --batch --quiet --import ca.crt 2>>gpgsm.log
+echo "$(openssl x509 -in ca.crt -noout -fingerprint -sha1 | cut -d= -f2) S relax" \
+	>"$GNUPGHOME/trustlist.txt"
+gpgsm --batch --quiet --pinentry-mode loopback --passphrase-fd 0 --disable-crl-checks \
+	-u alice@example.jp --detach-sign --base64 --include-certs 1 -o gpgsm.sig content.txt \
+	<gpgsm.pw 2>>gpgsm.log
+gpgconf --kill gpg-agent
+{
+	header "Alice <alice@example.jp>" "gpgsm"
+	printf 'MIME-Version: 1.0\r\n'
+	printf 'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="=-gpgsm-1"\r\n\r\n'
+	printf 'This is a signed message.\r\n--=-gpgsm-1\r\n'
+	cat content.txt
+	printf '\r\n--=-gpgsm-1\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n'
+	printf 'Content-Transfer-Encoding: base64\r\n\r\n'
+	cat gpgsm.sig
+	printf '\r\n--=-gpgsm-1--\r\n'
+} >gpgsm.eml

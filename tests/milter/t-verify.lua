@@ -23,6 +23,7 @@ hk.run(function()
 	hk.check(ar:find("body.smime-serial=", 1, true), "serial")
 	hk.check(ar:find('body.smime-issuer="CN=hanko Test CA"', 1, true), "issuer")
 	expect("opaque.eml", "smime=pass")
+	expect("gpgsm.eml", "smime=pass") -- GnuPG's gpgsm as the signer
 	expect("tampered.eml", 'smime=fail reason="the signature does not match the content"')
 	expect("sha1.eml", 'smime=fail reason="signed with SHA1 (too weak; allow_sha1 = no)"')
 	expect("revoked.eml", 'smime=fail reason="certificate revoked"', "<carol@example.jp>")
