@@ -301,23 +301,34 @@ milter_filter_open(const char *listen, guint mode, gid_t group, MilterFilterRunt
 	return TRUE;
 }
 
+static gint stopping;
+static GSourceFunc exit_func;
+static gpointer exit_data;
+
 static gpointer
 run(gpointer data)
 {
 	int rc = smfi_main();
 
+	/* not asked to stop: libmilter's signal thread took a signal meant for the main
+	 * thread, or its listener failed; the main loop must know */
+	if (!g_atomic_int_get(&stopping))
+		g_main_context_invoke(NULL, exit_func, exit_data);
 	return GINT_TO_POINTER(rc);
 }
 
 GThread *
-milter_filter_start(void)
+milter_filter_start(GSourceFunc on_exit, gpointer data)
 {
+	exit_func = on_exit;
+	exit_data = data;
 	return g_thread_new("milter", run, NULL);
 }
 
 void
 milter_filter_stop(GThread *thread)
 {
+	g_atomic_int_set(&stopping, 1);
 	smfi_stop();
 	g_thread_join(thread);
 }

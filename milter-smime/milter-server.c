@@ -23,6 +23,7 @@
 #define WATCH_RETRY_MS 5000
 
 typedef struct {
+	HkDaemon *daemon;
 	HkConfig *config;
 	MilterCertd *certd;
 	GMutex lock;
@@ -271,6 +272,17 @@ server_free(MilterServer *server)
 	g_free(server);
 }
 
+/* Serving stopped on its own: exit with a failure so that systemd restarts the milter. */
+static gboolean
+on_filter_exit(gpointer data)
+{
+	MilterServer *server = data;
+
+	g_warning("libmilter stopped serving by itself; exiting for a restart");
+	hk_daemon_quit(server->daemon, 1);
+	return G_SOURCE_REMOVE;
+}
+
 static gboolean
 server_start(HkDaemon *daemon, GError **error)
 {
@@ -279,6 +291,7 @@ server_start(HkDaemon *daemon, GError **error)
 	const char *socket = hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_CERTD_SOCKET);
 	gid_t group;
 
+	server->daemon = daemon;
 	server->config = hk_config_ref(config);
 	g_mutex_init(&server->lock);
 	server->timeout_ms =
@@ -300,7 +313,7 @@ server_start(HkDaemon *daemon, GError **error)
 	hk_ipc_async_set_event_func(server->events, on_event, server);
 	watch(server);
 	server->tick = g_timeout_add(WATCH_RETRY_MS, on_tick, server);
-	server->thread = milter_filter_start();
+	server->thread = milter_filter_start(on_filter_exit, server);
 	g_message("listening on %s",
 	          hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_LISTEN));
 	hk_daemon_set_data(daemon, server);

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -387,6 +388,53 @@ test_limits(void)
 	hk_assert_contains(log, "over max_smime_size: not checked, action=reject");
 }
 
+/* The thread of the milter process blocked in sigwait(): libmilter's signal thread. */
+static long
+sigwait_thread(GPid pid)
+{
+	g_autofree char *tasks = g_strdup_printf("/proc/%d/task", pid);
+	g_autoptr(GDir) dir = g_dir_open(tasks, 0, NULL);
+	const char *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *path = g_strdup_printf("%s/%s/wchan", tasks, name);
+		g_autofree char *wchan = NULL;
+
+		if (g_file_get_contents(path, &wchan, NULL, NULL) &&
+		    strstr(wchan, "sigtimedwait") != NULL)
+			return strtol(name, NULL, 10);
+	}
+	return -1;
+}
+
+/* Should libmilter's own signal thread get a SIGHUP (its loop then ends), the milter
+ * must not linger without serving: it exits 1 for its supervisor to restart it. */
+static void
+test_libmilter_stops(void)
+{
+	Milter *m = milter_start(NULL);
+	long tid = sigwait_thread(m->pid);
+	int status = 0;
+	g_autofree char *log = NULL;
+
+	g_assert_cmpint(tid, >, 0);
+	g_assert_cmpint(syscall(SYS_tgkill, m->pid, tid, SIGHUP), ==, 0);
+	milter_wait_log(m, "libmilter stopped serving by itself");
+	for (int i = 0; i < 200 && waitpid(m->pid, &status, WNOHANG) == 0; i++)
+		g_usleep(25 * 1000);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+	m->pid = 0;
+	log = milter_log(m);
+	hk_assert_contains(log, "hanko-milter stopped");
+	hk_test_remove_tree(m->dir);
+	g_free(m->dir);
+	g_free(m->conf);
+	g_free(m->socket);
+	g_free(m->log);
+	g_free(m);
+}
+
 /* ----- through the real Postfix ----- */
 
 /* swaks sends files/NAME; returns the transcript. */
@@ -497,6 +545,7 @@ main(int argc, char **argv)
 	g_test_add_func("/milter/gateway", test_gateway);
 	g_test_add_func("/milter/certd-down", test_certd_down);
 	g_test_add_func("/milter/limits", test_limits);
+	g_test_add_func("/milter/libmilter-stops", test_libmilter_stops);
 	g_test_add_func("/milter/postfix", test_postfix);
 	world_setup();
 	status = g_test_run();
