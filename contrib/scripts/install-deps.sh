@@ -10,10 +10,11 @@ libsqlite3-dev libsystemd-dev libcrypt-dev libmilter-dev openssl"
 # the test suite runs real peers: the openssl CLI, NSS's pk12util, Postfix and swaks
 # (with the Perl TLS modules it needs for --tls, which are only recommended), and
 # postfwd, the anchor of hanko-policyd's benchmark; miltertest (opendkim's libmilter test
-# client) for hanko-milter's scenarios, and gpgsm (GnuPG's S/MIME, with its agent) as a
-# second signer
+# client) for hanko-milter's scenarios, gpgsm (GnuPG's S/MIME, with its agent) as a
+# second signer, and opendkim, the anchor of hanko-milter's benchmark
 test_pkgs="$build_pkgs clang libclang-rt-14-dev libnss3-tools whois postfix swaks
-libnet-ssleay-perl libio-socket-ssl-perl postfwd miltertest gpgsm gpg-agent"
+libnet-ssleay-perl libio-socket-ssl-perl postfwd miltertest gpgsm gpg-agent
+opendkim opendkim-tools"
 
 case "${1:-build}" in
 build) wanted=$build_pkgs ;;

@@ -331,6 +331,15 @@ test_require(void)
 }
 
 static void
+test_sender(void)
+{
+	Milter *m = milter_start("signer_address_match = from_and_sender\n");
+
+	milter_run(m, "sender");
+	g_free(milter_stop(m));
+}
+
+static void
 test_gateway(void)
 {
 	Milter *m = milter_start("gateway_address = send@fax.example.jp\n"
@@ -542,6 +551,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/milter/verify", test_verify);
 	g_test_add_func("/milter/require", test_require);
+	g_test_add_func("/milter/sender", test_sender);
 	g_test_add_func("/milter/gateway", test_gateway);
 	g_test_add_func("/milter/certd-down", test_certd_down);
 	g_test_add_func("/milter/limits", test_limits);
