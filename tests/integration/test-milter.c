@@ -339,6 +339,18 @@ test_sender(void)
 	g_free(milter_stop(m));
 }
 
+/* An issuer other than hanko's, trusted with ca_file, and its CRL. */
+static void
+test_external(void)
+{
+	g_autofree char *conf = g_strdup_printf("ca_file = %s/ext-ca.crt\ncrl_file = %s/ext.crl\n",
+	                                        world.files, world.files);
+	Milter *m = milter_start(conf);
+
+	milter_run(m, "external");
+	g_free(milter_stop(m));
+}
+
 static void
 test_gateway(void)
 {
@@ -552,6 +564,7 @@ main(int argc, char **argv)
 	g_test_add_func("/milter/verify", test_verify);
 	g_test_add_func("/milter/require", test_require);
 	g_test_add_func("/milter/sender", test_sender);
+	g_test_add_func("/milter/external", test_external);
 	g_test_add_func("/milter/gateway", test_gateway);
 	g_test_add_func("/milter/certd-down", test_certd_down);
 	g_test_add_func("/milter/limits", test_limits);

@@ -62,6 +62,41 @@ for f in enc-cbc enc-gcm enc-ec enc-wrong enc-corrupt enc-plain enc-plain-gcm en
 done
 rm -f inner.txt
 
+# an external CA (not hanko's) that publishes a CRL: erin's certificate is valid, dave's
+# revoked. hanko-milter trusts it through ca_file and checks crl_file.
+rm -rf extca
+mkdir extca
+: >extca/index.txt
+echo 01 >extca/crlnumber
+cat >extca/ca.cnf <<CNF
+[ca]
+default_ca = ext
+[ext]
+database = extca/index.txt
+crlnumber = extca/crlnumber
+certificate = extca/ca.crt
+private_key = extca/ca.key
+default_md = sha256
+default_crl_days = 30
+CNF
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+	-subj "/CN=External Test CA" -keyout extca/ca.key -out extca/ca.crt 2>/dev/null
+for who in erin dave; do
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$who" \
+		-keyout "extca/$who.key" -out "extca/$who.csr" 2>/dev/null
+	printf 'subjectAltName=email:%s@ext.example.jp\nextendedKeyUsage=emailProtection\n' "$who" \
+		>"extca/$who.ext"
+	openssl x509 -req -in "extca/$who.csr" -CA extca/ca.crt -CAkey extca/ca.key \
+		-set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" -days 30 \
+		-extfile "extca/$who.ext" -out "extca/$who.crt" 2>/dev/null
+	cat "extca/$who.key" "extca/$who.crt" >"$who.pem"
+	openssl cms -sign -in content.txt -signer "$who.pem" -md sha256 -out "ext-$who"
+	wrap "$who <$who@ext.example.jp>" "external $who" "ext-$who"
+done
+openssl ca -config extca/ca.cnf -revoke extca/dave.crt 2>/dev/null
+openssl ca -config extca/ca.cnf -gencrl -out ext.crl 2>/dev/null
+cp extca/ca.crt ext-ca.crt
+
 # signed by GnuPG's gpgsm, an S/MIME implementation of its own: alice's key goes into a
 # private keybox (gpgsm reads only legacy PKCS#12), hanko's CA is trusted there, and the
 # detached signature over content.txt becomes a multipart/signed written by hand
