@@ -26,6 +26,7 @@
  * Must never: leave a process running (every daemon runs in the foreground as a child
  * that dies with this process), or wait without a bound.
  */
+#include "hk-bench.h"
 #include "hk-test-certd.h"
 
 #include <arpa/inet.h>
@@ -121,31 +122,6 @@ typedef struct {
 static Bench bench;
 
 /* ----- small helpers ----- */
-
-static gint64
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static guint
-env_uint(const char *name, guint fallback)
-{
-	const char *env = g_getenv(name);
-
-	return env ? (guint)MAX(1, atoi(env)) : fallback;
-}
-
-static void
-die_with_parent(gpointer parent)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != GPOINTER_TO_INT(parent))
-		_exit(127);
-}
 
 /* KILL and reap: without a reaping PID 1 (containers), a child that merely dies with us
  * stays a zombie. */
@@ -248,8 +224,8 @@ spawn_daemon(const char *what, const char *const *argv, const char *log)
 
 	if (log_fd < 0 ||
 	    !g_spawn_async_with_fds(bench.dir, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-	                            die_with_parent, GINT_TO_POINTER(getpid()), &pid, -1, log_fd,
-	                            log_fd, &error))
+	                            hk_bench_die_with_parent, GINT_TO_POINTER(getpid()), &pid, -1,
+	                            log_fd, log_fd, &error))
 		bench_fail("cannot start %s: %s", what, error ? error->message : log);
 	close(log_fd);
 	return pid;
@@ -881,12 +857,12 @@ exchange(Client *c, Wire *w, guint i)
 	const Message *m = &c->messages[i % VARIANTS];
 	g_autofree char *ar = NULL;
 	char qid[32];
-	gint64 start = now_ns(), latency;
+	gint64 start = hk_bench_now_ns(), latency;
 	char v;
 
 	g_snprintf(qid, sizeof(qid), "B%02X%07X", c->index, i);
 	v = send_message(w, m, qid, AR_HEADER, &ar);
-	latency = now_ns() - start;
+	latency = hk_bench_now_ns() - start;
 	if (v == 0) {
 		client_failed(c, "%s", w->error);
 		return -1;
@@ -922,28 +898,19 @@ client_run(void *data)
 	return NULL;
 }
 
-static int
-cmp_gint64(const void *a, const void *b)
-{
-	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void
 summarize(Result *res, Client *clients, double seconds)
 {
-	guint total = res->connections * res->count, k = 0;
-	g_autofree gint64 *all = g_new(gint64, total);
+	g_autofree gint64 **latencies = g_new(gint64 *, res->connections);
+	HkBenchStats stats;
 
 	for (guint i = 0; i < res->connections; i++)
-		for (guint j = 0; j < res->count; j++)
-			all[k++] = clients[i].latency_ns[j];
-	qsort(all, total, sizeof(*all), cmp_gint64);
-	res->seconds = seconds;
-	res->mps = total / seconds;
-	res->p50_ms = all[total / 2] / 1e6;
-	res->p99_ms = all[MIN(total - 1, (guint)((guint64)total * 99 / 100))] / 1e6;
+		latencies[i] = clients[i].latency_ns;
+	hk_bench_stats(&stats, latencies, res->connections, res->count, seconds);
+	res->seconds = stats.seconds;
+	res->mps = stats.rate;
+	res->p50_ms = stats.p50_ms;
+	res->p99_ms = stats.p99_ms;
 }
 
 /* Drives one filter with `connections` clients; fails the benchmark on a wrong verdict. */
@@ -971,10 +938,10 @@ measure(Result *res, const Target *t, const Message *messages, guint connections
 			bench_fail("pthread_create failed");
 	}
 	pthread_barrier_wait(&start);
-	t0 = now_ns();
+	t0 = hk_bench_now_ns();
 	for (guint i = 0; i < connections; i++)
 		pthread_join(threads[i], NULL);
-	seconds = (now_ns() - t0) / 1e9;
+	seconds = (hk_bench_now_ns() - t0) / 1e9;
 	pthread_barrier_destroy(&start);
 	for (guint i = 0; i < connections; i++) {
 		if (clients[i].failure != NULL)
@@ -1248,7 +1215,8 @@ stop_all(void)
 int
 main(int argc, char **argv)
 {
-	guint conns = env_uint("HANKO_BENCH_CONNECTIONS", 8), n = env_uint("HANKO_BENCH_N", 10);
+	guint conns = hk_bench_env_uint("HANKO_BENCH_CONNECTIONS", 8),
+	      n = hk_bench_env_uint("HANKO_BENCH_N", 10);
 	guint count[2] = {n * 50, n * 2}, warmup[2] = {MAX(5, n * 5), 1};
 	g_autoptr(GError) error = NULL;
 	g_autofree char *signer = NULL;

@@ -24,6 +24,7 @@
  * without a bound.
  */
 #include "hk-ipc.h"
+#include "hk-bench.h"
 #include "hk-test-certd.h"
 
 #include <errno.h>
@@ -91,31 +92,6 @@ typedef struct {
 static Bench bench;
 
 /* ----- small helpers ----- */
-
-static gint64
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static guint
-env_uint(const char *name, guint fallback)
-{
-	const char *env = g_getenv(name);
-
-	return env ? (guint)MAX(1, atoi(env)) : fallback;
-}
-
-static void
-die_with_parent(gpointer parent)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != GPOINTER_TO_INT(parent))
-		_exit(127);
-}
 
 static void stop_postfwd(void);
 
@@ -253,7 +229,7 @@ exchange(Client *c, int fd, guint i)
 	const Request *r = &c->requests[i % VARIANTS];
 	gsize expect_len = strlen(c->expect), got = 0, sent = 0;
 	char buf[256];
-	gint64 start = now_ns();
+	gint64 start = hk_bench_now_ns();
 
 	while (sent < r->len) {
 		ssize_t n = send(fd, r->data + sent, r->len - sent, MSG_NOSIGNAL);
@@ -284,7 +260,7 @@ exchange(Client *c, int fd, guint i)
 		client_failed(c, "answer \"%.*s\", expected \"%s\"", (int)got - 2, buf, c->expect);
 		return -1;
 	}
-	return now_ns() - start;
+	return hk_bench_now_ns() - start;
 }
 
 static void *
@@ -305,28 +281,19 @@ client_run(void *data)
 	return NULL;
 }
 
-static int
-cmp_gint64(const void *a, const void *b)
-{
-	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void
 summarize(Result *res, Client *clients, double seconds)
 {
-	guint total = res->connections * res->count, k = 0;
-	g_autofree gint64 *all = g_new(gint64, total);
+	g_autofree gint64 **latencies = g_new(gint64 *, res->connections);
+	HkBenchStats stats;
 
 	for (guint i = 0; i < res->connections; i++)
-		for (guint j = 0; j < res->count; j++)
-			all[k++] = clients[i].latency_ns[j];
-	qsort(all, total, sizeof(*all), cmp_gint64);
-	res->seconds = seconds;
-	res->rps = total / seconds;
-	res->p50_ms = all[total / 2] / 1e6;
-	res->p99_ms = all[MIN(total - 1, (guint)((guint64)total * 99 / 100))] / 1e6;
+		latencies[i] = clients[i].latency_ns;
+	hk_bench_stats(&stats, latencies, res->connections, res->count, seconds);
+	res->seconds = stats.seconds;
+	res->rps = stats.rate;
+	res->p50_ms = stats.p50_ms;
+	res->p99_ms = stats.p99_ms;
 }
 
 /* Drives one subject with `connections` clients; fails the benchmark on a wrong answer. */
@@ -351,10 +318,10 @@ measure(Result *res, const Endpoint *ep, const char *expect, guint connections, 
 		pthread_create(&threads[i], NULL, client_run, &clients[i]);
 	}
 	pthread_barrier_wait(&start);
-	t0 = now_ns();
+	t0 = hk_bench_now_ns();
 	for (guint i = 0; i < connections; i++)
 		pthread_join(threads[i], NULL);
-	seconds = (now_ns() - t0) / 1e9;
+	seconds = (hk_bench_now_ns() - t0) / 1e9;
 	pthread_barrier_destroy(&start);
 	for (guint i = 0; i < connections; i++) {
 		if (clients[i].failure != NULL)
@@ -640,8 +607,8 @@ start_policyd(void)
 	write_policyd_conf(admin);
 	if (log_fd < 0 ||
 	    !g_spawn_async_with_fds(bench.dir, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-	                            die_with_parent, GINT_TO_POINTER(getpid()), &bench.policyd, -1,
-	                            log_fd, log_fd, &error))
+	                            hk_bench_die_with_parent, GINT_TO_POINTER(getpid()),
+	                            &bench.policyd, -1, log_fd, log_fd, &error))
 		bench_fail("cannot start hanko-policyd: %s", error ? error->message : log);
 	close(log_fd);
 	while (!admin_answers(admin)) {
@@ -802,8 +769,8 @@ setup_endpoints(void)
 int
 main(int argc, char **argv)
 {
-	guint conns = env_uint("HANKO_BENCH_CONNECTIONS", 8);
-	guint count = env_uint("HANKO_BENCH_N", 100) * 100, count_pf = MAX(20, count / 10);
+	guint conns = hk_bench_env_uint("HANKO_BENCH_CONNECTIONS", 8);
+	guint count = hk_bench_env_uint("HANKO_BENCH_N", 100) * 100, count_pf = MAX(20, count / 10);
 	g_autofree char *postfwd2 = g_find_program_in_path("postfwd2");
 	g_autoptr(GError) error = NULL;
 	Result hanko_tcp = {"hanko-policyd"}, hanko_unix = {"hanko-policyd"};
