@@ -266,6 +266,18 @@ milter_run(Milter *m, const char *name)
 	hk_assert_contains(out, "ok");
 }
 
+static void
+milter_free(Milter *m)
+{
+	if (!hk_test_keep_files())
+		hk_test_remove_tree(m->dir);
+	g_free(m->dir);
+	g_free(m->conf);
+	g_free(m->socket);
+	g_free(m->log);
+	g_free(m);
+}
+
 /* SIGTERM: the milter must stop cleanly; returns its log. */
 static char *
 milter_stop(Milter *m)
@@ -276,13 +288,7 @@ milter_stop(Milter *m)
 	g_test_message("milter log:\n%s", log);
 	g_assert_true(WIFEXITED(status));
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-	if (!hk_test_keep_files())
-		hk_test_remove_tree(m->dir);
-	g_free(m->dir);
-	g_free(m->conf);
-	g_free(m->socket);
-	g_free(m->log);
-	g_free(m);
+	milter_free(m);
 	return log;
 }
 
@@ -448,12 +454,7 @@ test_libmilter_stops(void)
 	m->pid = 0;
 	log = milter_log(m);
 	hk_assert_contains(log, "hanko-milter stopped");
-	hk_test_remove_tree(m->dir);
-	g_free(m->dir);
-	g_free(m->conf);
-	g_free(m->socket);
-	g_free(m->log);
-	g_free(m);
+	milter_free(m);
 }
 
 /* ----- through the real Postfix ----- */
