@@ -84,6 +84,14 @@ remove_stale_socket(const char *path, const struct sockaddr_un *sun, GError **er
 	return TRUE;
 }
 
+gboolean
+hk_unix_remove_stale(const char *path, GError **error)
+{
+	struct sockaddr_un sun;
+
+	return fill_sockaddr(&sun, path, error) && remove_stale_socket(path, &sun, error);
+}
+
 static gboolean
 bind_tight(int fd, const char *path, const struct sockaddr_un *sun, guint mode, gid_t group,
            GError **error)

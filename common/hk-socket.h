@@ -30,6 +30,13 @@ int hk_unix_listen(const char *path, guint mode, gid_t group, GError **error);
  */
 rlim_t hk_raise_file_limit(void);
 
+/*
+ * What hk_unix_listen() does before it binds, for sockets someone else creates (libmilter):
+ * a stale socket file (nobody answers) is removed; a live one, or a file that is not a
+ * socket, is an error.
+ */
+gboolean hk_unix_remove_stale(const char *path, GError **error);
+
 /* Called with each accepted connection (non-blocking, close-on-exec); it owns the fd. */
 typedef void (*HkAcceptFunc)(int fd, gpointer user_data);
 

@@ -20,9 +20,7 @@
 #include <gio/gio.h>
 #include <libmilter/mfapi.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define REPLACE_CHUNK 65535
@@ -285,32 +283,6 @@ conn_spec(const char *listen, char **path, GError **error)
 	return NULL;
 }
 
-/* A socket file someone answers on belongs to a running milter: refuse to take it. */
-static gboolean
-socket_free(const char *path, GError **error)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-	int rc;
-
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-		            "socket path %s is too long", path);
-		return FALSE;
-	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	rc = fd >= 0 ? connect(fd, (struct sockaddr *)&sun, sizeof(sun)) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-		            "%s: another milter is listening there", path);
-		return FALSE;
-	}
-	return TRUE;
-}
-
 gboolean
 milter_filter_open(const char *listen, guint mode, gid_t group, MilterFilterRuntimeFunc func,
                    gpointer data, GError **error)
@@ -320,7 +292,7 @@ milter_filter_open(const char *listen, guint mode, gid_t group, MilterFilterRunt
 	mode_t old;
 	int rc;
 
-	if (spec == NULL || (path != NULL && !socket_free(path, error)))
+	if (spec == NULL || (path != NULL && !hk_unix_remove_stale(path, error)))
 		return FALSE;
 	runtime_func = func;
 	runtime_data = data;
