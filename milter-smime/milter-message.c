@@ -24,8 +24,9 @@ struct _MilterMessage {
 	char *sender;
 	GPtrArray *rcpts;
 	gboolean for_gateway;
-	GArray *headers; /* MilterMimeHeader */
-	GArray *indices; /* guint: each field's index among those of its name */
+	GArray *headers;    /* MilterMimeHeader */
+	GArray *indices;    /* guint: each field's index among those of its name */
+	GHashTable *counts; /* lower-case name -> fields of that name so far */
 	gsize header_bytes;
 	GByteArray *memory;
 	int fd;
@@ -60,6 +61,7 @@ milter_message_new(MilterRuntime *rt)
 	msg->rcpts = g_ptr_array_new_with_free_func(g_free);
 	msg->headers = g_array_new(FALSE, FALSE, sizeof(MilterMimeHeader));
 	msg->indices = g_array_new(FALSE, FALSE, sizeof(guint));
+	msg->counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	msg->memory = g_byte_array_new();
 	msg->fd = -1;
 	return msg;
@@ -76,6 +78,7 @@ milter_message_free(MilterMessage *msg)
 	}
 	g_array_unref(msg->headers);
 	g_array_unref(msg->indices);
+	g_hash_table_unref(msg->counts);
 	g_byte_array_unref(msg->memory);
 	if (msg->fd >= 0)
 		close(msg->fd);
@@ -136,7 +139,8 @@ void
 milter_message_add_header(MilterMessage *msg, const char *name, const char *value)
 {
 	MilterMimeHeader field = {g_strdup(name), unfold(value ? value : "")};
-	guint index = 1;
+	char *key;
+	guint index;
 
 	msg->header_bytes += strlen(field.name) + strlen(field.value) + 4;
 	if (msg->header_bytes > HEADER_BYTES_MAX) {
@@ -145,11 +149,10 @@ milter_message_add_header(MilterMessage *msg, const char *name, const char *valu
 		g_free(field.value);
 		return;
 	}
-	for (guint i = 0; i < msg->headers->len; i++) {
-		if (g_ascii_strcasecmp(g_array_index(msg->headers, MilterMimeHeader, i).name,
-		                       name) == 0)
-			index++;
-	}
+	/* a table, not a scan of the fields so far: thousands of fields stay linear */
+	key = g_ascii_strdown(name, -1);
+	index = GPOINTER_TO_UINT(g_hash_table_lookup(msg->counts, key)) + 1;
+	g_hash_table_replace(msg->counts, key, GUINT_TO_POINTER(index));
 	g_array_append_val(msg->headers, field);
 	g_array_append_val(msg->indices, index);
 }
@@ -622,9 +625,7 @@ check(MilterMessage *msg, MilterSmimeReport *report, GError **error)
 	                                body, len);
 	ok = milter_smime_check(&ctx, entity, report, error);
 	body_unmap(msg, body, len);
-	if (ok && !rt->view.ca_known &&
-	    hk_config_get_bool(rt->config, MILTER_SECTION, MILTER_CONF_TRUST_HANKO_CA) &&
-	    report->result == MILTER_SMIME_FAIL &&
+	if (ok && !rt->view.ca_known && rt->trust_hanko_ca && report->result == MILTER_SMIME_FAIL &&
 	    g_str_has_prefix(report->reason, "certificate not trusted")) {
 		report->result = MILTER_SMIME_TEMPERROR;
 		g_free(report->reason);

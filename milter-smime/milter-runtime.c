@@ -40,13 +40,13 @@ store_new(HkConfig *config, X509 *hanko_ca, GError **error)
 	const char *ca_path = hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_CA_PATH);
 	const char *crl_file = hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_CRL_FILE);
 	g_autoptr(X509_STORE) store = X509_STORE_new();
+	gboolean trust_hanko =
+	        hk_config_get_bool(config, MILTER_SECTION, MILTER_CONF_TRUST_HANKO_CA);
 	gboolean crls = (ca_path && *ca_path) || (crl_file && *crl_file);
 
 	if (store == NULL)
 		return hk_ossl_set_error(error, "cannot create a certificate store"), NULL;
-	if (hanko_ca != NULL &&
-	    hk_config_get_bool(config, MILTER_SECTION, MILTER_CONF_TRUST_HANKO_CA) &&
-	    !X509_STORE_add_cert(store, hanko_ca))
+	if (hanko_ca != NULL && trust_hanko && !X509_STORE_add_cert(store, hanko_ca))
 		return hk_ossl_set_error(error, "cannot trust hanko's CA"), NULL;
 	if (ca_file && *ca_file && !X509_STORE_load_file(store, ca_file))
 		return hk_ossl_set_error(error, "[milter] ca_file %s", ca_file), NULL;
@@ -105,6 +105,7 @@ milter_runtime_new(HkConfig *config, MilterCertd *certd, MilterCertdView *view, 
 	rt->on_certd_down = on_value(config, MILTER_CONF_ON_CERTD_DOWN);
 	rt->match = match_value(config);
 	rt->allow_sha1 = hk_config_get_bool(config, MILTER_SECTION, MILTER_CONF_ALLOW_SHA1);
+	rt->trust_hanko_ca = hk_config_get_bool(config, MILTER_SECTION, MILTER_CONF_TRUST_HANKO_CA);
 	rt->max_depth = (guint)hk_config_get_int(config, MILTER_SECTION, MILTER_CONF_MAX_DEPTH);
 	rt->tmp_dir = hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_TMP_DIR);
 	return rt;

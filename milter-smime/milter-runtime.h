@@ -53,6 +53,7 @@ typedef struct {
 	MilterOn on_certd_down;
 	MilterMatch match;
 	gboolean allow_sha1;
+	gboolean trust_hanko_ca;
 	guint max_depth;
 	const char *tmp_dir;
 } MilterRuntime;

@@ -377,8 +377,7 @@ walk_multipart_signed(Walk *w, const MilterMimeEntity *entity, const MilterMimeC
 	bio = BIO_new_mem_buf(g_bytes_get_data(content, NULL), (int)g_bytes_get_size(content));
 	if (!verify(w, cms, bio, NULL))
 		return;
-	g_ptr_array_add(w->keep, g_bytes_ref(content));
-	walk_bytes(w, content, depth, "signed content");
+	walk_bytes(w, content, depth, "signed content"); /* keeps content alive */
 }
 
 static void
