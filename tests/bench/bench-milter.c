@@ -38,7 +38,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -224,7 +223,7 @@ spawn_daemon(const char *what, const char *const *argv, const char *log)
 
 	if (log_fd < 0 ||
 	    !g_spawn_async_with_fds(bench.dir, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-	                            hk_bench_die_with_parent, GINT_TO_POINTER(getpid()), &pid, -1,
+	                            hk_test_die_with_parent, GINT_TO_POINTER(getpid()), &pid, -1,
 	                            log_fd, log_fd, &error))
 		bench_fail("cannot start %s: %s", what, error ? error->message : log);
 	close(log_fd);

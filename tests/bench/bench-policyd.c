@@ -607,7 +607,7 @@ start_policyd(void)
 	write_policyd_conf(admin);
 	if (log_fd < 0 ||
 	    !g_spawn_async_with_fds(bench.dir, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-	                            hk_bench_die_with_parent, GINT_TO_POINTER(getpid()),
+	                            hk_test_die_with_parent, GINT_TO_POINTER(getpid()),
 	                            &bench.policyd, -1, log_fd, log_fd, &error))
 		bench_fail("cannot start hanko-policyd: %s", error ? error->message : log);
 	close(log_fd);

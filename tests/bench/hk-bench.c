@@ -3,11 +3,8 @@
  */
 #include "hk-bench.h"
 
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <time.h>
-#include <unistd.h>
 
 gint64
 hk_bench_now_ns(void)
@@ -24,14 +21,6 @@ hk_bench_env_uint(const char *name, guint fallback)
 	const char *env = g_getenv(name);
 
 	return env ? (guint)MAX(1, atoi(env)) : fallback;
-}
-
-void
-hk_bench_die_with_parent(gpointer parent)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != GPOINTER_TO_INT(parent))
-		_exit(127);
 }
 
 static int

@@ -12,8 +12,6 @@ G_BEGIN_DECLS
 gint64 hk_bench_now_ns(void);
 /* A positive integer from the environment, or fallback when unset. */
 guint hk_bench_env_uint(const char *name, guint fallback);
-/* GSpawnChildSetupFunc: the child gets SIGKILL when the benchmark (pid in parent) dies. */
-void hk_bench_die_with_parent(gpointer parent);
 
 typedef struct {
 	double seconds;

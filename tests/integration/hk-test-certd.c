@@ -21,8 +21,8 @@
 
 #define WAIT_US (10 * G_USEC_PER_SEC)
 
-static void
-die_with_parent(gpointer parent)
+void
+hk_test_die_with_parent(gpointer parent)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != GPOINTER_TO_INT(parent))
@@ -51,8 +51,8 @@ spawn_certd(HkTestCertd *certd)
 
 	g_assert_cmpint(log_fd, >=, 0);
 	g_spawn_async_with_fds(certd->dir, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-	                       die_with_parent, GINT_TO_POINTER(getpid()), &certd->pid, -1, log_fd,
-	                       log_fd, &error);
+	                       hk_test_die_with_parent, GINT_TO_POINTER(getpid()), &certd->pid, -1,
+	                       log_fd, log_fd, &error);
 	close(log_fd);
 	g_assert_no_error(error);
 	while (!answers_ping(certd->socket)) {

@@ -35,6 +35,9 @@ void hk_test_certd_restart(HkTestCertd *certd);
 int hk_test_certd_kill(HkTestCertd *certd, int sig);
 /* SIGTERM, reap, remove the directory. NULL-safe. */
 void hk_test_certd_stop(HkTestCertd *certd);
+/* GSpawnChildSetupFunc for daemons a test starts: SIGKILL when the test process (its pid
+ * in parent, GINT_TO_POINTER(getpid())) dies, and no start at all if it already has. */
+void hk_test_die_with_parent(gpointer parent);
 /* Sends sig to *pid (when running), reaps it, clears *pid; returns its wait status. */
 int hk_test_kill(GPid *pid, int sig);
 /* TRUE inside a test that has failed: its directories stay for a post-mortem. (GLib's

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -196,12 +195,6 @@ milter_wait_log(Milter *m, const char *needle)
 	}
 }
 
-static void
-child_setup(gpointer data)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static Milter *
 milter_start_mode(const char *extra_conf, gboolean for_postfix)
 {
@@ -228,8 +221,9 @@ milter_start_mode(const char *extra_conf, gboolean for_postfix)
 	argv[2] = m->conf;
 	log_fd = open(m->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	g_assert_cmpint(log_fd, >=, 0);
-	g_spawn_async_with_fds(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup,
-	                       NULL, &m->pid, -1, log_fd, log_fd, &error);
+	g_spawn_async_with_fds(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+	                       hk_test_die_with_parent, GINT_TO_POINTER(getpid()), &m->pid, -1,
+	                       log_fd, log_fd, &error);
 	close(log_fd);
 	g_assert_no_error(error);
 	milter_wait_log(m, "hanko CA: ");
