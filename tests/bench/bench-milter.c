@@ -104,7 +104,7 @@ typedef struct {
 	const char *name, *size;
 	guint connections, count;
 	gsize octets; /* average message size */
-	double seconds, mps, p50_ms, p99_ms;
+	HkBenchStats stats;
 } Result;
 
 typedef struct {
@@ -901,15 +901,10 @@ static void
 summarize(Result *res, Client *clients, double seconds)
 {
 	g_autofree gint64 **latencies = g_new(gint64 *, res->connections);
-	HkBenchStats stats;
 
 	for (guint i = 0; i < res->connections; i++)
 		latencies[i] = clients[i].latency_ns;
-	hk_bench_stats(&stats, latencies, res->connections, res->count, seconds);
-	res->seconds = stats.seconds;
-	res->mps = stats.rate;
-	res->p50_ms = stats.p50_ms;
-	res->p99_ms = stats.p99_ms;
+	hk_bench_stats(&res->stats, latencies, res->connections, res->count, seconds);
 }
 
 /* Drives one filter with `connections` clients; fails the benchmark on a wrong verdict. */
@@ -1160,7 +1155,8 @@ static void
 report(const Result *r)
 {
 	printf("%-13s %-5s %8zu %5u %8u %8.2f %9.1f %8.2f %8.2f\n", r->name, r->size, r->octets,
-	       r->connections, r->connections * r->count, r->seconds, r->mps, r->p50_ms, r->p99_ms);
+	       r->connections, r->connections * r->count, r->stats.seconds, r->stats.rate,
+	       r->stats.p50_ms, r->stats.p99_ms);
 }
 
 static const char *
@@ -1253,7 +1249,7 @@ main(int argc, char **argv)
 		report(&dkim[s]);
 	}
 	for (guint s = 0; s < 2; s++) {
-		double ratio = hanko[s].mps / dkim[s].mps;
+		double ratio = hanko[s].stats.rate / dkim[s].stats.rate;
 
 		printf("hanko-milter / opendkim throughput, %s: %.2fx (target >= 1.0x: %s)\n",
 		       hanko[s].size, ratio, met(ratio >= 1.0));

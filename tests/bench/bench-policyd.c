@@ -76,7 +76,7 @@ typedef struct {
 typedef struct {
 	const char *name;
 	guint connections, count;
-	double seconds, rps, p50_ms, p99_ms;
+	HkBenchStats stats;
 } Result;
 
 typedef struct {
@@ -285,15 +285,10 @@ static void
 summarize(Result *res, Client *clients, double seconds)
 {
 	g_autofree gint64 **latencies = g_new(gint64 *, res->connections);
-	HkBenchStats stats;
 
 	for (guint i = 0; i < res->connections; i++)
 		latencies[i] = clients[i].latency_ns;
-	hk_bench_stats(&stats, latencies, res->connections, res->count, seconds);
-	res->seconds = stats.seconds;
-	res->rps = stats.rate;
-	res->p50_ms = stats.p50_ms;
-	res->p99_ms = stats.p99_ms;
+	hk_bench_stats(&res->stats, latencies, res->connections, res->count, seconds);
 }
 
 /* Drives one subject with `connections` clients; fails the benchmark on a wrong answer. */
@@ -747,7 +742,8 @@ static void
 report(const Result *r, const Endpoint *ep)
 {
 	printf("%-14s %-4s %5u %8u %8.2f %10.0f %8.3f %8.3f\n", r->name, endpoint_name(ep),
-	       r->connections, r->connections * r->count, r->seconds, r->rps, r->p50_ms, r->p99_ms);
+	       r->connections, r->connections * r->count, r->stats.seconds, r->stats.rate,
+	       r->stats.p50_ms, r->stats.p99_ms);
 }
 
 static const char *
@@ -813,9 +809,9 @@ main(int argc, char **argv)
 	report(&floor_unix, &bench.floor_unix);
 	report(&hanko_unix, &bench.policyd_unix);
 	report(&postfwd, &bench.postfwd_tcp);
-	r_floor = hanko_tcp.rps / floor_tcp.rps;
-	r_floor_unix = hanko_unix.rps / floor_unix.rps;
-	r_postfwd = hanko_tcp.rps / postfwd.rps;
+	r_floor = hanko_tcp.stats.rate / floor_tcp.stats.rate;
+	r_floor_unix = hanko_unix.stats.rate / floor_unix.stats.rate;
+	r_postfwd = hanko_tcp.stats.rate / postfwd.stats.rate;
 	printf("hanko-policyd / floor throughput (tcp): %.2fx (target >= 0.7x: %s)\n", r_floor,
 	       met(r_floor >= 0.7));
 	printf("hanko-policyd / floor throughput (unix): %.2fx (target >= 0.7x: %s)\n",
@@ -824,8 +820,8 @@ main(int argc, char **argv)
 	       met(r_postfwd >= 10));
 	printf("hanko-policyd p99 at %u connections: %.3f ms tcp, %.3f ms unix (target < 1 ms: "
 	       "%s)\n",
-	       conns, hanko_tcp.p99_ms, hanko_unix.p99_ms,
-	       met(hanko_tcp.p99_ms < 1 && hanko_unix.p99_ms < 1));
+	       conns, hanko_tcp.stats.p99_ms, hanko_unix.stats.p99_ms,
+	       met(hanko_tcp.stats.p99_ms < 1 && hanko_unix.stats.p99_ms < 1));
 	hk_test_remove_tree(bench.dir);
 	return 0;
 }
