@@ -2,24 +2,35 @@
 # Installs the Debian 12 packages hanko needs, and nothing when they are all there.
 #   install-deps.sh build    compile hanko
 #   install-deps.sh test     compile and run the test suite (adds clang, the openssl CLI)
+#   install-deps.sh demo     compile and run the demo (adds Postfix, swaks, ghostscript)
 # Run as root, or have the packages installed already.
 set -eu
 
 build_pkgs="cmake ninja-build gcc pkg-config libglib2.0-dev libjson-c-dev libssl-dev
-libsqlite3-dev libsystemd-dev libcrypt-dev libmilter-dev openssl"
+libsqlite3-dev libsystemd-dev libcrypt-dev libmilter-dev openssl libgmime-3.0-dev
+libpango1.0-dev libcairo2-dev libpoppler-glib-dev libtiff-dev libgdk-pixbuf-2.0-dev
+fonts-ipafont-gothic fonts-dejavu-core"
 # the test suite runs real peers: the openssl CLI, NSS's pk12util, Postfix and swaks
 # (with the Perl TLS modules it needs for --tls, which are only recommended), and
 # postfwd, the anchor of hanko-policyd's benchmark; miltertest (opendkim's libmilter test
 # client) for hanko-milter's scenarios, gpgsm (GnuPG's S/MIME, with its agent) as a
-# second signer, and opendkim, the anchor of hanko-milter's benchmark
+# second signer, and opendkim, the anchor of hanko-milter's benchmark; ghostscript, the
+# anchor of the fax renderer's benchmark, libtiff-tools and poppler-utils to look at
+# and make fax pages
 test_pkgs="$build_pkgs clang libclang-rt-14-dev libnss3-tools whois postfix swaks
 libnet-ssleay-perl libio-socket-ssl-perl postfwd miltertest gpgsm gpg-agent
-opendkim opendkim-tools"
+opendkim opendkim-tools ghostscript libtiff-tools poppler-utils"
+
+# the demo: a private Postfix, swaks to send, ghostscript for its PDF, and tools to show
+# the pages (tiffinfo, tiff2pdf, pdftoppm)
+demo_pkgs="$build_pkgs postfix swaks libnet-ssleay-perl ghostscript libtiff-tools
+poppler-utils"
 
 case "${1:-build}" in
 build) wanted=$build_pkgs ;;
+demo) wanted=$demo_pkgs ;;
 test) wanted=$test_pkgs ;;
-*) echo "usage: $0 build|test" >&2; exit 64 ;;
+*) echo "usage: $0 build|test|demo" >&2; exit 64 ;;
 esac
 
 missing=""
