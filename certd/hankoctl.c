@@ -16,13 +16,8 @@
 #include <unistd.h>
 
 static const CtlCommand *const command_tables[] = {
-        ctl_core_commands,
-        ctl_ca_commands,
-        ctl_cert_commands,
-        ctl_servercert_commands,
-        ctl_user_commands,
-        ctl_policy_commands,
-        NULL,
+        ctl_core_commands, ctl_ca_commands,     ctl_cert_commands, ctl_servercert_commands,
+        ctl_user_commands, ctl_policy_commands, ctl_fax_commands,  NULL,
 };
 
 static void

@@ -43,6 +43,7 @@ extern const CtlCommand ctl_cert_commands[];
 extern const CtlCommand ctl_servercert_commands[];
 extern const CtlCommand ctl_user_commands[];
 extern const CtlCommand ctl_policy_commands[];
+extern const CtlCommand ctl_fax_commands[];
 
 /*
  * Calls op and returns its result (transfer full). With --json the daemon's reply line is

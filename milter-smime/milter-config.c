@@ -7,6 +7,10 @@
 static const char *const oversize_choices[] = {"accept", "tempfail", "reject", NULL};
 static const char *const match_choices[] = {"from", "from_and_sender", "none", NULL};
 static const char *const failure_choices[] = {"tempfail", "accept", NULL};
+static const char *const resolution_choices[] = {"fine", "normal", NULL};
+static const char *const coding_choices[] = {"mh", "mr", "mmr", NULL};
+static const char *const unsupported_choices[] = {"reject", "skip", NULL};
+static const char *const cipher_choices[] = {"aes-256-cbc", "aes-128-cbc", "aes-256-gcm", NULL};
 
 static const HkConfKey milter_keys[] = {
         {MILTER_CONF_LISTEN, HK_CONF_STRING, "unix:" HANKO_RUNSTATEDIR "/milter.sock", 0, 0, NULL,
@@ -54,10 +58,77 @@ static const HkConfKey milter_keys[] = {
          "What an internal error does to a message"},
         {MILTER_CONF_ON_CERTD_DOWN, HK_CONF_ENUM, "tempfail", 0, 0, failure_choices,
          "What happens when certd is needed but does not answer"},
+        {MILTER_CONF_ADMIN_SOCKET, HK_CONF_PATH, HANKO_RUNSTATEDIR "/milter-admin.sock", 0, 0, NULL,
+         "Socket of hankoctl fax ... (fax jobs and lists)"},
+        {MILTER_CONF_ADMIN_SOCKET_MODE, HK_CONF_MODE, "0660", 0, 0666, NULL,
+         "Mode of the admin socket"},
+        {MILTER_CONF_ADMIN_GROUP, HK_CONF_STRING, "", 0, 0, NULL,
+         "Group whose members administer fax jobs (and own the admin socket); empty: root only"},
+        /* the fax gateway */
+        {MILTER_CONF_FAX, HK_CONF_BOOL, "yes", 0, 0, NULL,
+         "Mail to gateway_address becomes fax jobs (no: it is only decrypted and delivered)"},
+        {MILTER_CONF_FAX_DOMAIN, HK_CONF_STRING, "", 0, 0, NULL,
+         "NUMBER@fax_domain faxes to NUMBER; empty: none"},
+        {MILTER_CONF_REGISTRATION_ADDRESS, HK_CONF_STRING, "", 0, 0, NULL,
+         "Signed mail to it registers the signer's certificate for encrypted notifications"},
+        {MILTER_CONF_FAX_SPOOL_DIR, HK_CONF_PATH, HANKO_STATEDIR "/milter/fax", 0, 0, NULL,
+         "The fax spool: jobs, pages, lists"},
+        {MILTER_CONF_FAX_BACKEND, HK_CONF_STRING, "file", 0, 0, NULL,
+         "Fax backend: file (built in) or a plugin from fax_plugin_dir"},
+        {MILTER_CONF_FAX_PLUGIN_DIR, HK_CONF_PATH, HANKO_FAX_PLUGIN_DIR, 0, 0, NULL,
+         "Where hanko-fax-NAME.so plugins are"},
+        {MILTER_CONF_FAX_MAX_DESTINATIONS, HK_CONF_INT, "100", 1, 10000, NULL,
+         "Most destinations of one fax request, after list expansion"},
+        {MILTER_CONF_FAX_RESOLUTION, HK_CONF_ENUM, "fine", 0, 0, resolution_choices,
+         "fine (204x196 dpi) or normal (204x98 dpi)"},
+        {MILTER_CONF_FAX_CODING, HK_CONF_ENUM, "mh", 0, 0, coding_choices,
+         "Page coding: mh (T.4 1D), mr (T.4 2D), mmr (T.6)"},
+        {MILTER_CONF_FAX_FONT, HK_CONF_STRING, "IPAGothic 11", 0, 0, NULL,
+         "Font of text bodies (a pango font description)"},
+        {MILTER_CONF_FAX_HEADER, HK_CONF_BOOL, "yes", 0, 0, NULL,
+         "Print a header line (sender, date, page n/m) on each page"},
+        {MILTER_CONF_FAX_COVER_PAGE, HK_CONF_BOOL, "no", 0, 0, NULL, "Add a cover page"},
+        {MILTER_CONF_FAX_MAX_PAGES, HK_CONF_INT, "100", 1, 10000, NULL, "Most pages of one fax"},
+        {MILTER_CONF_FAX_UNSUPPORTED, HK_CONF_ENUM, "reject", 0, 0, unsupported_choices,
+         "An attachment that cannot be faxed rejects the request, or is skipped (and said so)"},
+        {MILTER_CONF_FAX_MAX_TRIES, HK_CONF_INT, "3", 1, 100, NULL,
+         "Attempts per destination when busy or not answering"},
+        {MILTER_CONF_FAX_RETRY_DELAY, HK_CONF_DURATION, "5m", 10, 24 * 3600 * 1000, NULL,
+         "Wait before the second attempt; doubled for each further one"},
+        {MILTER_CONF_FAX_STATION_ID, HK_CONF_STRING, "", 0, 0, NULL,
+         "Our fax station identifier (TSI)"},
+        {MILTER_CONF_FAX_INTL_PREFIX, HK_CONF_STRING, "00", 0, 0, NULL,
+         "How users write international numbers (+ is taken too)"},
+        {MILTER_CONF_FAX_DIAL_INTL, HK_CONF_STRING, "", 0, 0, NULL,
+         "What the line dials instead (010 in Japan); empty: as written"},
+        {MILTER_CONF_FAX_LOCAL_PREFIX, HK_CONF_STRING, "", 0, 0, NULL,
+         "The gateway's own area code, cut when fax_strip_local_prefix is set"},
+        {MILTER_CONF_FAX_STRIP_LOCAL_PREFIX, HK_CONF_BOOL, "no", 0, 0, NULL,
+         "Dial local numbers without their area code"},
+        {MILTER_CONF_FAX_DIAL_PREFIX, HK_CONF_STRING, "", 0, 0, NULL,
+         "Put in front of every dial string (an outside line: 0)"},
+        {MILTER_CONF_FAX_NOTIFY, HK_CONF_BOOL, "yes", 0, 0, NULL, "Send a result mail per job"},
+        {MILTER_CONF_FAX_NOTIFY_ADDRESS, HK_CONF_STRING, "", 0, 0, NULL,
+         "Where result mails go; empty: the request's From address"},
+        {MILTER_CONF_FAX_NOTIFY_CIPHER, HK_CONF_ENUM, "aes-256-cbc", 0, 0, cipher_choices,
+         "Cipher of encrypted notifications"},
+        {MILTER_CONF_FAX_FROM_NAME, HK_CONF_STRING, "hanko fax gateway", 0, 0, NULL,
+         "Display name of the gateway's own mail"},
+        {MILTER_CONF_FAX_SENDMAIL, HK_CONF_STRING, "/usr/sbin/sendmail", 0, 0, NULL,
+         "sendmail(1) command for the gateway's mail (-i -f FROM -- TO are added)"},
+        {0},
+};
+
+static const HkConfKey fax_file_keys[] = {
+        {MILTER_CONF_FILE_OUTBOX, HK_CONF_PATH, HANKO_STATEDIR "/milter/fax/outbox", 0, 0, NULL,
+         "Where the file backend writes JOB-NUMBER.tif"},
+        {MILTER_CONF_FILE_FAIL_LIST, HK_CONF_STRING, "", 0, 0, NULL,
+         "Numbers the file backend answers busy (for tests and drills), comma-separated"},
         {0},
 };
 
 const HkConfSection milter_config_sections[] = {
         {MILTER_SECTION, milter_keys},
+        {MILTER_FAX_FILE_SECTION, fax_file_keys},
         {0},
 };

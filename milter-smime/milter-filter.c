@@ -193,6 +193,9 @@ on_eom(SMFICTX *ctx)
 		set_reply(ctx, v->rcode, v->xcode, v->text);
 		status = SMFIS_TEMPFAIL;
 		break;
+	case MILTER_VERDICT_DISCARD:
+		status = SMFIS_DISCARD;
+		break;
 	}
 	conn_reset(conn);
 	return status;

@@ -24,6 +24,7 @@ struct _MilterMessage {
 	char *sender;
 	GPtrArray *rcpts;
 	gboolean for_gateway;
+	MilterFaxKind fax_kind;
 	GArray *headers;    /* MilterMimeHeader */
 	GArray *indices;    /* guint: each field's index among those of its name */
 	GHashTable *counts; /* lower-case name -> fields of that name so far */
@@ -108,17 +109,22 @@ milter_message_set_sender(MilterMessage *msg, const char *sender)
 gboolean
 milter_message_add_rcpt(MilterMessage *msg, const char *rcpt, char **why)
 {
+	MilterRuntime *rt = msg->rt;
 	g_autofree char *addr = bare_address(rcpt);
-	gboolean gateway =
-	        msg->rt->gateway != NULL && g_ascii_strcasecmp(addr, msg->rt->gateway) == 0;
+	gboolean gateway = rt->gateway != NULL && g_ascii_strcasecmp(addr, rt->gateway) == 0;
+	MilterFaxKind kind = MILTER_FAX_NONE;
 
-	if (msg->rcpts->len > 0 && gateway != msg->for_gateway) {
+	if (rt->fax != NULL)
+		kind = milter_fax_classify(rt->fax, rt->config, addr);
+	gateway = gateway || kind != MILTER_FAX_NONE;
+	if (msg->rcpts->len > 0 && (gateway != msg->for_gateway || kind != msg->fax_kind)) {
 		*why = g_strdup_printf("Mail for %s must be sent in a transaction of its own",
-		                       msg->rt->gateway);
+		                       gateway ? addr : "the gateway");
 		return FALSE;
 	}
 	msg->for_gateway = gateway;
-	g_ptr_array_add(msg->rcpts, g_steal_pointer(&addr));
+	msg->fax_kind = kind;
+	g_ptr_array_add(msg->rcpts, g_ascii_strdown(addr, -1));
 	return TRUE;
 }
 
@@ -229,6 +235,7 @@ milter_verdict_free(MilterVerdict *v)
 	g_clear_pointer(&v->new_body, g_bytes_unref);
 	g_clear_pointer(&v->add, g_ptr_array_unref);
 	g_free(v->log);
+	g_free(v->fax_log);
 	g_free(v);
 }
 
@@ -324,6 +331,8 @@ requirement(MilterMessage *msg, const char *from, const char **who)
 {
 	MilterRuntime *rt = msg->rt;
 
+	if (msg->fax_kind == MILTER_FAX_REGISTER)
+		return NOT_REQUIRED; /* signed registers, unsigned unregisters */
 	if (msg->for_gateway && rt->gateway_require) {
 		*who = "gateway";
 		return REQUIRED;
@@ -558,7 +567,7 @@ judge_signature(MilterMessage *msg, MilterVerdict *v, const MilterSmimeReport *r
 		              r->reason ? r->reason : milter_smime_result_name(r->result));
 }
 
-static const char *const action_names[] = {"accept", "reject", "tempfail"};
+static const char *const action_names[] = {"accept", "reject", "tempfail", "discard"};
 static const char *const decrypt_names[] = {"none",      "ok",      "no-identity",
                                             "wrong-key", "corrupt", "unsupported"};
 
@@ -596,6 +605,76 @@ judge_oversize(MilterMessage *msg, MilterVerdict *v, Requirement required)
 	                         action_names[v->action]);
 }
 
+/* The message as received, for mail that carries no S/MIME layer. */
+static GBytes *
+raw_message(MilterMessage *msg)
+{
+	GByteArray *out = g_byte_array_new();
+	gsize len;
+	const char *body;
+
+	for (guint i = 0; i < msg->headers->len; i++) {
+		MilterMimeHeader *h = &g_array_index(msg->headers, MilterMimeHeader, i);
+
+		g_byte_array_append(out, (const guint8 *)h->name, (guint)strlen(h->name));
+		g_byte_array_append(out, (const guint8 *)": ", 2);
+		g_byte_array_append(out, (const guint8 *)h->value, (guint)strlen(h->value));
+		g_byte_array_append(out, (const guint8 *)"\r\n", 2);
+	}
+	g_byte_array_append(out, (const guint8 *)"\r\n", 2);
+	body = body_map(msg, &len);
+	if (body != NULL)
+		g_byte_array_append(out, (const guint8 *)body, (guint)len);
+	body_unmap(msg, body, len);
+	return g_byte_array_free_to_bytes(out);
+}
+
+static char *
+body_digest(MilterMessage *msg)
+{
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	gsize len;
+	const char *body = body_map(msg, &len);
+
+	if (body != NULL)
+		g_checksum_update(sum, (const guchar *)body, len);
+	body_unmap(msg, body, len);
+	return g_strdup(g_checksum_get_string(sum));
+}
+
+/* Mail for the fax gateway: it takes it (discarded here) or says why not. */
+static void
+take_for_fax(MilterMessage *msg, MilterVerdict *v, const MilterSmimeReport *r, const char *from)
+{
+	g_autoptr(GBytes) raw = r->inner ? NULL : raw_message(msg);
+	g_autofree char *digest = body_digest(msg);
+	g_auto(MilterFaxOutcome) out = {0};
+	MilterFaxRequest request = {
+	        .kind = msg->fax_kind,
+	        .queue_id = msg->queue_id,
+	        .sender = msg->sender,
+	        .from = from,
+	        .subject = header_value(msg, "Subject"),
+	        .message_id = header_value(msg, "Message-ID"),
+	        .rcpts = (const char *const *)msg->rcpts->pdata,
+	        .content = r->inner ? r->inner : raw,
+	        .digest = digest,
+	        .signer = r->signer,
+	        .signature_ok = r->result == MILTER_SMIME_PASS,
+	};
+
+	g_ptr_array_add(msg->rcpts, NULL); /* for .rcpts */
+	milter_fax_take(msg->rt->fax, msg->rt->config, &request, &out);
+	g_ptr_array_remove_index(msg->rcpts, msg->rcpts->len - 1);
+	if (out.taken)
+		v->action = MILTER_VERDICT_DISCARD;
+	else
+		verdict_reply(v, out.temporary ? MILTER_VERDICT_TEMPFAIL : MILTER_VERDICT_REJECT,
+		              out.rcode, out.xcode, "%s", out.text);
+	g_clear_pointer(&v->auth_results, g_free);
+	v->fax_log = g_steal_pointer(&out.log);
+}
+
 static gboolean
 check(MilterMessage *msg, MilterSmimeReport *report, GError **error)
 {
@@ -608,6 +687,7 @@ check(MilterMessage *msg, MilterSmimeReport *report, GError **error)
 	        .key = rt->view.key,
 	        .cert = rt->view.cert,
 	        .decrypt = msg->for_gateway,
+	        .keep_inner = msg->fax_kind != MILTER_FAX_NONE,
 	        .allow_sha1 = rt->allow_sha1,
 	        .max_depth = rt->max_depth,
 	};
@@ -672,9 +752,18 @@ milter_message_finish(MilterMessage *msg)
 		if (report.decrypt == MILTER_DECRYPT_OK && report.plain != NULL)
 			replace_content(msg, v, report.plain);
 	}
+	if (v->action == MILTER_VERDICT_ACCEPT && msg->fax_kind != MILTER_FAX_NONE &&
+	    msg->rt->fax != NULL)
+		take_for_fax(msg, v, &report, from);
 	v->log = log_line(msg, v, &report, from,
 	                  required == REQUIRED  ? who
 	                  : required == UNKNOWN ? "unknown"
 	                                        : NULL);
+	if (v->fax_log != NULL) {
+		char *line = g_strconcat(v->log, " ", v->fax_log, NULL);
+
+		g_free(v->log);
+		v->log = line;
+	}
 	return v;
 }

@@ -24,6 +24,7 @@ typedef enum {
 	MILTER_VERDICT_ACCEPT,
 	MILTER_VERDICT_REJECT,
 	MILTER_VERDICT_TEMPFAIL,
+	MILTER_VERDICT_DISCARD, /* the fax gateway took it: it goes no further */
 } MilterAction;
 
 typedef struct {
@@ -41,6 +42,7 @@ typedef struct {
 	GBytes *new_body;   /* the decrypted entity's body, or NULL */
 	GPtrArray *add;     /* MilterMimeHeader: the decrypted entity's Content-* fields */
 	char *log;          /* the message's one log line */
+	char *fax_log;      /* what the fax gateway did, part of log */
 } MilterVerdict;
 
 MilterMessage *milter_message_new(MilterRuntime *rt);
@@ -49,7 +51,8 @@ void milter_message_free(MilterMessage *msg);
 void milter_message_set_queue_id(MilterMessage *msg, const char *queue_id);
 void milter_message_set_sender(MilterMessage *msg, const char *sender);
 /*
- * Adds a recipient. Mail for the gateway address is decrypted, so it must not share a
+ * Adds a recipient. Mail for the gateway (its address, NUMBER@fax_domain, the
+ * registration address) is decrypted and taken by the gateway, so it must not share a
  * transaction with other recipients: FALSE (answer 452 4.5.3 with *why) for a recipient
  * that would mix them; the client sends it again in a transaction of its own.
  */

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "milter-certd.h"
+#include "milter-fax.h"
 #include "milter.h"
 
 #include <openssl/evp.h>
@@ -39,6 +40,7 @@ typedef struct {
 	gatomicrefcount ref;
 	HkConfig *config;
 	MilterCertd *certd; /* borrowed: outlives every runtime */
+	MilterFax *fax;     /* borrowed, likewise; NULL: no fax gateway */
 	MilterCertdView view;
 	X509_STORE *store;
 	char *authserv_id;

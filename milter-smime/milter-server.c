@@ -13,6 +13,7 @@
 #include "hk-json.h"
 #include "hk-ossl.h"
 #include "hk-socket.h"
+#include "milter-admin.h"
 #include "milter-filter.h"
 
 #include <errno.h>
@@ -26,6 +27,8 @@ typedef struct {
 	HkDaemon *daemon;
 	HkConfig *config;
 	MilterCertd *certd;
+	MilterFax *fax; /* NULL: no fax gateway */
+	MilterAdmin *admin;
 	GMutex lock;
 	MilterRuntime *rt; /* under lock */
 	MilterCertdView view;
@@ -77,6 +80,10 @@ rebuild(MilterServer *server, HkConfig *config, GError **error)
 	rt = milter_runtime_new(config, server->certd, &view, error);
 	if (rt == NULL)
 		return FALSE;
+	rt->fax = server->fax;
+	if (server->fax != NULL)
+		milter_fax_set_identity(server->fax, server->view.key, server->view.cert,
+		                        server->view.hanko_ca);
 	g_mutex_lock(&server->lock);
 	old = server->rt;
 	server->rt = rt;
@@ -264,7 +271,9 @@ server_free(MilterServer *server)
 {
 	g_clear_handle_id(&server->tick, g_source_remove);
 	g_clear_pointer(&server->events, hk_ipc_async_free);
+	g_clear_pointer(&server->admin, milter_admin_free);
 	g_clear_pointer(&server->rt, milter_runtime_unref);
+	g_clear_pointer(&server->fax, milter_fax_free);
 	milter_certd_view_clear(&server->view);
 	milter_certd_free(server->certd);
 	g_mutex_clear(&server->lock);
@@ -283,6 +292,24 @@ on_filter_exit(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* The fax gateway and the admin socket, when gateway_address is set and fax is on. */
+static gboolean
+fax_start(MilterServer *server, HkConfig *config, GError **error)
+{
+	if (gateway_address(server) == NULL ||
+	    !hk_config_get_bool(config, MILTER_SECTION, MILTER_CONF_FAX))
+		return TRUE;
+	server->fax = milter_fax_new(config, server->certd, error);
+	if (server->fax == NULL)
+		return FALSE;
+	server->admin = milter_admin_new(config, server->fax, error);
+	if (server->admin == NULL)
+		return FALSE;
+	g_message("admin socket on %s",
+	          hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_ADMIN_SOCKET));
+	return TRUE;
+}
+
 static gboolean
 server_start(HkDaemon *daemon, GError **error)
 {
@@ -299,7 +326,7 @@ server_start(HkDaemon *daemon, GError **error)
 	server->certd = milter_certd_new(socket, server->timeout_ms);
 	if (!tmp_dir_ready(hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_TMP_DIR),
 	                   error) ||
-	    !rebuild(server, config, error) ||
+	    !fax_start(server, config, error) || !rebuild(server, config, error) ||
 	    !hk_daemon_lookup_group(
 	            hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_SOCKET_GROUP), &group,
 	            error) ||
@@ -329,10 +356,16 @@ server_reload(HkDaemon *daemon, HkConfig *config, GError **error)
 	              hk_config_get_string(server->config, MILTER_SECTION, MILTER_CONF_LISTEN)) !=
 	    0)
 		g_warning("[milter] listen changed: restart hanko-milter to move the socket");
+	if ((server->fax != NULL) !=
+	    (hk_config_get_bool(config, MILTER_SECTION, MILTER_CONF_FAX) &&
+	     *hk_config_get_string(config, MILTER_SECTION, MILTER_CONF_GATEWAY_ADDRESS) != '\0'))
+		g_warning("the fax gateway is switched on or off: restart hanko-milter to apply");
 	if (!rebuild(server, config, error))
 		return FALSE;
 	hk_config_unref(server->config);
 	server->config = hk_config_ref(config);
+	if (server->admin != NULL)
+		milter_admin_set_config(server->admin, config);
 	refresh(server); /* gateway_address may have changed */
 	return TRUE;
 }

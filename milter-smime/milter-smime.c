@@ -101,6 +101,8 @@ record_signer(Walk *w, X509 *signer)
 	r->signer_serial = g_strdup(hex ? hex : "");
 	r->signer_issuer = name_text(X509_get_issuer_name(signer));
 	r->signer_subject = name_text(X509_get_subject_name(signer));
+	X509_up_ref(signer);
+	r->signer = signer;
 	OPENSSL_free(hex);
 	BN_free(bn);
 }
@@ -284,6 +286,11 @@ walk_bytes(Walk *w, GBytes *bytes, guint depth, const char *what)
 	const char *data = g_bytes_get_data(bytes, &len);
 
 	g_ptr_array_add(w->keep, g_bytes_ref(bytes));
+	if (w->ctx->keep_inner) {
+		/* a copy: bytes may point into the caller's mapping of the body */
+		g_clear_pointer(&w->report->inner, g_bytes_unref);
+		w->report->inner = g_bytes_new(data, len);
+	}
 	inner = milter_mime_entity_parse(data ? data : "", len, &error);
 	if (inner == NULL) {
 		set_result(w, MILTER_SMIME_PERMERROR, "the %s is not a MIME entity: %s", what,
@@ -569,6 +576,8 @@ milter_smime_report_clear(MilterSmimeReport *report)
 	g_free(report->signer_subject);
 	g_free(report->decrypt_reason);
 	g_clear_pointer(&report->plain, g_bytes_unref);
+	g_clear_pointer(&report->inner, g_bytes_unref);
+	g_clear_pointer(&report->signer, X509_free);
 	memset(report, 0, sizeof(*report));
 }
 

@@ -60,7 +60,8 @@ typedef struct {
 	gpointer check_data;
 	EVP_PKEY *key; /* the gateway's key and certificate; NULL: cannot decrypt */
 	X509 *cert;
-	gboolean decrypt; /* open EnvelopedData (mail for the gateway) */
+	gboolean decrypt;    /* open EnvelopedData (mail for the gateway) */
+	gboolean keep_inner; /* fill report->inner (the fax gateway reads the content) */
 	gboolean allow_sha1;
 	guint max_depth; /* S/MIME and multipart layers looked into */
 } MilterSmimeContext;
@@ -73,11 +74,13 @@ typedef struct {
 	char *signer_serial;  /* upper-case hex */
 	char *signer_issuer;  /* RFC 2253 */
 	char *signer_subject; /* RFC 2253 */
+	X509 *signer;         /* its certificate (a reference) */
 	gboolean encrypted;
 	MilterDecrypt decrypt;
 	char *decrypt_reason;
 	GBytes *plain; /* the decrypted entity (header fields and body) */
 	guint layers;  /* S/MIME layers seen */
+	GBytes *inner; /* keep_inner: the innermost content, inside every S/MIME layer */
 } MilterSmimeReport;
 
 /*

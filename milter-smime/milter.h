@@ -42,6 +42,43 @@ G_BEGIN_DECLS
 #define MILTER_CONF_GATEWAY_REQUIRE_SIGNATURE "gateway_require_signature"
 #define MILTER_CONF_ON_INTERNAL_ERROR         "on_internal_error"
 #define MILTER_CONF_ON_CERTD_DOWN             "on_certd_down"
+#define MILTER_CONF_ADMIN_SOCKET              "admin_socket"
+#define MILTER_CONF_ADMIN_SOCKET_MODE         "admin_socket_mode"
+#define MILTER_CONF_ADMIN_GROUP               "admin_group"
+
+/* [milter] keys of the fax gateway */
+#define MILTER_CONF_FAX                    "fax"
+#define MILTER_CONF_FAX_DOMAIN             "fax_domain"
+#define MILTER_CONF_REGISTRATION_ADDRESS   "registration_address"
+#define MILTER_CONF_FAX_SPOOL_DIR          "fax_spool_dir"
+#define MILTER_CONF_FAX_BACKEND            "fax_backend"
+#define MILTER_CONF_FAX_PLUGIN_DIR         "fax_plugin_dir"
+#define MILTER_CONF_FAX_MAX_DESTINATIONS   "fax_max_destinations"
+#define MILTER_CONF_FAX_RESOLUTION         "fax_resolution"
+#define MILTER_CONF_FAX_CODING             "fax_coding"
+#define MILTER_CONF_FAX_FONT               "fax_font"
+#define MILTER_CONF_FAX_HEADER             "fax_header"
+#define MILTER_CONF_FAX_COVER_PAGE         "fax_cover_page"
+#define MILTER_CONF_FAX_MAX_PAGES          "fax_max_pages"
+#define MILTER_CONF_FAX_UNSUPPORTED        "fax_unsupported"
+#define MILTER_CONF_FAX_MAX_TRIES          "fax_max_tries"
+#define MILTER_CONF_FAX_RETRY_DELAY        "fax_retry_delay"
+#define MILTER_CONF_FAX_STATION_ID         "fax_station_id"
+#define MILTER_CONF_FAX_INTL_PREFIX        "fax_international_prefix"
+#define MILTER_CONF_FAX_DIAL_INTL          "fax_dial_international"
+#define MILTER_CONF_FAX_LOCAL_PREFIX       "fax_local_prefix"
+#define MILTER_CONF_FAX_STRIP_LOCAL_PREFIX "fax_strip_local_prefix"
+#define MILTER_CONF_FAX_DIAL_PREFIX        "fax_dial_prefix"
+#define MILTER_CONF_FAX_NOTIFY             "fax_notify"
+#define MILTER_CONF_FAX_NOTIFY_ADDRESS     "fax_notify_address"
+#define MILTER_CONF_FAX_NOTIFY_CIPHER      "fax_notify_cipher"
+#define MILTER_CONF_FAX_FROM_NAME          "fax_from_name"
+#define MILTER_CONF_FAX_SENDMAIL           "fax_sendmail"
+
+/* [fax.file]: the built-in backend; a plugin NAME has its keys in [fax.NAME] */
+#define MILTER_FAX_FILE_SECTION    "fax.file"
+#define MILTER_CONF_FILE_OUTBOX    "outbox"
+#define MILTER_CONF_FILE_FAIL_LIST "fail_numbers"
 
 extern const HkConfSection milter_config_sections[];
 

@@ -16,7 +16,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== build (gcc, -Werror, ASan+UBSan) in $build"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	-DHANKO_WERROR=ON -DHANKO_SANITIZE=ON >/dev/null
+	-DHANKO_WERROR=ON -DHANKO_SANITIZE=ON -DHANKO_TEST_HOOKS=ON >/dev/null
 cmake --build "$build" -j "$jobs"
 
 echo "== unit and integration tests (open file limit $(ulimit -Sn), hard $(ulimit -Hn))"

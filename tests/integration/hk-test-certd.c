@@ -258,3 +258,42 @@ hk_test_certd_ca_init(HkTestCertd *certd)
 	if (status != 0)
 		g_error("hankoctl ca init failed (%d): %s%s", status, out, err);
 }
+
+void
+hk_test_run_ok(const char *what, const char *const *argv)
+{
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+	int status = hk_test_runv(NULL, &out, &err, argv);
+
+	if (status != 0)
+		g_error("%s failed (%d):\n%s%s", what, status, out, err);
+}
+
+char *
+hk_test_issue_user(HkTestCertd *certd, const char *dir, const char *name, const char *email)
+{
+	g_autofree char *p12 = g_strdup_printf("%s/%s.p12", dir, name);
+	g_autofree char *pem = g_strdup_printf("%s/%s.pem", dir, name);
+	g_autofree char *out = NULL;
+	g_autofree char *pass = NULL;
+	g_autofree char *passin = NULL;
+	const char *p;
+
+	g_assert_cmpint(
+	        hk_test_ctl(certd, NULL, NULL, NULL, "user", "add", name, "--email", email, NULL),
+	        ==, 0);
+	g_assert_cmpint(hk_test_ctl(certd, NULL, &out, NULL, "cert", "issue", "--cn", name,
+	                            "--email", email, "--user", name, "-o", p12, NULL),
+	                ==, 0);
+	p = strstr(out, "P12 password: ");
+	g_assert_nonnull(p);
+	pass = g_strndup(p + 14, strcspn(p + 14, "\n"));
+	passin = g_strconcat("pass:", pass, NULL);
+	hk_test_run_ok("openssl pkcs12",
+	               (const char *const[]){"openssl", "pkcs12", "-in", p12, "-passin", passin,
+	                                     "-nodes", "-out", pem, NULL});
+	p = strstr(out, "fingerprint: ");
+	g_assert_nonnull(p);
+	return g_strndup(p + 13, strcspn(p + 13, "\n"));
+}

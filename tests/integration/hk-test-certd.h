@@ -60,6 +60,15 @@ int hk_test_run(const char *stdin_data, char **out, char **err, const char *prog
                 ...) G_GNUC_NULL_TERMINATED;
 int hk_test_runv(const char *stdin_data, char **out, char **err, const char *const *argv);
 
+/* Runs argv and fails the test (naming what) unless it exits 0. */
+void hk_test_run_ok(const char *what, const char *const *argv);
+
+/*
+ * A hanko user NAME with address email and a certificate (cert issue), whose key and
+ * certificate go to DIR/NAME.pem (PEM, unencrypted). Returns the certificate's fingerprint.
+ */
+char *hk_test_issue_user(HkTestCertd *certd, const char *dir, const char *name, const char *email);
+
 /* Runs "hankoctl ca init --cn 'hanko Test CA' --key ec:p256" and asserts it worked. */
 void hk_test_certd_ca_init(HkTestCertd *certd);
 

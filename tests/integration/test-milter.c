@@ -41,48 +41,11 @@ typedef struct {
 
 /* ----- the world ----- */
 
-static void
-run_ok(const char *what, const char *const *argv)
-{
-	g_autofree char *out = NULL;
-	g_autofree char *err = NULL;
-	int status = hk_test_runv(NULL, &out, &err, argv);
-
-	if (status != 0)
-		g_error("%s failed (%d):\n%s%s", what, status, out, err);
-}
-
 /* A hanko user with a certificate, as key+certificate PEM in files/NAME.pem. */
 static char *
 issue_user(const char *name, const char *email)
 {
-	g_autofree char *p12 = g_strdup_printf("%s/%s.p12", world.files, name);
-	g_autofree char *pem = g_strdup_printf("%s/%s.pem", world.files, name);
-	g_autofree char *out = NULL;
-	g_autofree char *pass = NULL;
-	g_autofree char *fingerprint = NULL;
-	const char *p;
-
-	g_assert_cmpint(hk_test_ctl(world.certd, NULL, NULL, NULL, "user", "add", name, "--email",
-	                            email, NULL),
-	                ==, 0);
-	g_assert_cmpint(hk_test_ctl(world.certd, NULL, &out, NULL, "cert", "issue", "--cn", name,
-	                            "--email", email, "--user", name, "-o", p12, NULL),
-	                ==, 0);
-	p = strstr(out, "P12 password: ");
-	g_assert_nonnull(p);
-	pass = g_strndup(p + 14, strcspn(p + 14, "\n"));
-	p = strstr(out, "fingerprint: ");
-	g_assert_nonnull(p);
-	fingerprint = g_strndup(p + 13, strcspn(p + 13, "\n"));
-	{
-		g_autofree char *passin = g_strconcat("pass:", pass, NULL);
-		const char *argv[] = {"openssl", "pkcs12", "-in",  p12, "-passin",
-		                      passin,    "-nodes", "-out", pem, NULL};
-
-		run_ok("openssl pkcs12", argv);
-	}
-	return g_steal_pointer(&fingerprint);
+	return hk_test_issue_user(world.certd, world.files, name, email);
 }
 
 /* A self-signed gateway certificate (RSA or EC), imported into certd as NAME. */
@@ -107,7 +70,7 @@ make_gateway(const char *name, gboolean ec)
 	     *p; p++)
 		g_ptr_array_add(argv, (char *)*p);
 	g_ptr_array_add(argv, NULL);
-	run_ok("openssl req", (const char *const *)argv->pdata);
+	hk_test_run_ok("openssl req", (const char *const *)argv->pdata);
 	g_assert_cmpint(hk_test_ctl(world.certd, NULL, NULL, NULL, "cert", "import", "--name", name,
 	                            "--cert", crt, "--key", key, NULL),
 	                ==, 0);
@@ -153,7 +116,7 @@ world_setup(void)
 		        ==, 0);
 	}
 	make[1] = world.files;
-	run_ok("make-files.sh", make);
+	hk_test_run_ok("make-files.sh", make);
 }
 
 static void
@@ -354,7 +317,7 @@ test_external(void)
 static void
 test_gateway(void)
 {
-	Milter *m = milter_start("gateway_address = send@fax.example.jp\n"
+	Milter *m = milter_start("gateway_address = send@fax.example.jp\nfax = no\n"
 	                         "gateway_require_signature = no\n");
 	Milter *strict = NULL;
 	g_autofree char *log = NULL;
@@ -369,7 +332,7 @@ test_gateway(void)
 	assign_gateway("gw-rsa");
 	milter_wait_log(m, "gateway identity: gw-rsa\n");
 	log = milter_stop(m);
-	strict = milter_start("gateway_address = send@fax.example.jp\n");
+	strict = milter_start("gateway_address = send@fax.example.jp\nfax = no\n");
 	milter_wait_log(strict, "gateway identity: gw-rsa");
 	milter_run(strict, "gateway-require");
 	strict_log = milter_stop(strict);
@@ -398,7 +361,7 @@ test_certd_down(void)
 static void
 test_limits(void)
 {
-	Milter *m = milter_start("gateway_address = send@fax.example.jp\n"
+	Milter *m = milter_start("gateway_address = send@fax.example.jp\nfax = no\n"
 	                         "require_signature_recipients = secure@example.jp\n"
 	                         "max_smime_size = 1k\n");
 	g_autofree char *log = NULL;
@@ -509,7 +472,7 @@ expect_refused(HkTestPostfix *pf, const char *from, const char *to, const char *
 static void
 test_postfix(void)
 {
-	Milter *m = milter_start_mode("gateway_address = send@fax.example.jp\n"
+	Milter *m = milter_start_mode("gateway_address = send@fax.example.jp\nfax = no\n"
 	                              "require_signature_recipients = secure@example.jp\n",
 	                              TRUE);
 	g_autofree char *main_extra = g_strdup_printf(
