@@ -7,6 +7,7 @@
  * planted where it writes.
  */
 #include "certd.h"
+#include "hk-file.h"
 #include "hk-socket.h"
 
 #include <errno.h>
@@ -35,21 +36,6 @@ write_all(int fd, const void *data, gsize len)
 	return TRUE;
 }
 
-static gboolean
-fsync_dir(const char *dir, GError **error)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return hk_set_errno_error(error, errno, "cannot open directory", dir);
-	rc = fsync(fd);
-	close(fd);
-	if (rc != 0)
-		return hk_set_errno_error(error, errno, "cannot sync directory", dir);
-	return TRUE;
-}
-
 gboolean
 certd_store_write(const char *dir, const char *name, const void *data, gsize len, guint mode,
                   GError **error)
@@ -73,7 +59,7 @@ certd_store_write(const char *dir, const char *name, const void *data, gsize len
 		unlink(tmp);
 		return hk_set_errno_error(error, saved, "cannot write", path);
 	}
-	return fsync_dir(dir, error);
+	return hk_fsync_path(dir, error);
 }
 
 static gboolean
@@ -110,7 +96,7 @@ certd_store_write_dir(const char *dir, const CertdStoreFile *files, guint n, GEr
 			return FALSE;
 		}
 	}
-	if (!fsync_dir(dir, error) || !fsync_dir(parent, error)) {
+	if (!hk_fsync_path(dir, error) || !hk_fsync_path(parent, error)) {
 		certd_store_remove_tree(dir, NULL);
 		return FALSE;
 	}
@@ -120,7 +106,7 @@ certd_store_write_dir(const char *dir, const CertdStoreFile *files, guint n, GEr
 gboolean
 certd_store_sync_dir(const char *dir, GError **error)
 {
-	return fsync_dir(dir, error);
+	return hk_fsync_path(dir, error);
 }
 
 gboolean

@@ -10,6 +10,7 @@
  * file in the outbox, or log document content.
  */
 #include "fax-plugin.h"
+#include "hk-file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -210,24 +211,6 @@ copy_to_temp(const char *source, const char *dir, const char *name, GError **err
 	return g_steal_pointer(&tmp);
 }
 
-static gboolean
-fsync_dir(const char *dir, GError **error)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int err = 0;
-
-	if (fd < 0 || fsync(fd) != 0)
-		err = errno;
-	if (fd >= 0)
-		close(fd);
-	if (err != 0) {
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "fsync %s: %s", dir,
-		            g_strerror(err));
-		return FALSE;
-	}
-	return TRUE;
-}
-
 /* The "pages" go out one by one, so that a cancel lands between two of them. */
 static gboolean
 send_pages(FilePlugin *self, const FaxSendRequest *request, FaxProgressFunc progress, gpointer data,
@@ -285,7 +268,7 @@ file_send(gpointer data, const FaxSendRequest *request, FaxProgressFunc progress
 		           g_strdup_printf("rename to %s: %s", target, g_strerror(err)));
 		return;
 	}
-	if (!fsync_dir(self->outbox, &error)) {
+	if (!hk_fsync_path(self->outbox, &error)) {
 		set_result(result, FAX_RESULT_LOCAL, 0, g_strdup(error->message));
 		return;
 	}

@@ -14,6 +14,8 @@
 #include "fax-spool.h"
 #include "fax-plugin.h"
 #include "hk-db.h"
+#include "hk-file.h"
+#include "hk-socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,31 +149,6 @@ now_seconds(void)
 
 /* ----- files ----- */
 
-static gboolean
-set_errno_error(GError **error, int err, const char *what, const char *path)
-{
-	g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s", what, path,
-	            g_strerror(err));
-	return FALSE;
-}
-
-static gboolean
-fsync_path(const char *path, GError **error)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd < 0)
-		return set_errno_error(error, errno, "open", path);
-	if (fsync(fd) != 0) {
-		int err = errno;
-
-		close(fd);
-		return set_errno_error(error, err, "fsync", path);
-	}
-	close(fd);
-	return TRUE;
-}
-
 /* Every file below dir, then dir itself: what the rename will make part of a job. */
 static gboolean
 fsync_tree(const char *dir, GError **error)
@@ -186,13 +163,13 @@ fsync_tree(const char *dir, GError **error)
 		struct stat st;
 
 		if (lstat(path, &st) != 0)
-			return set_errno_error(error, errno, "stat", path);
+			return hk_set_errno_error(error, errno, "stat", path);
 		if (S_ISDIR(st.st_mode) && !fsync_tree(path, error))
 			return FALSE;
-		if (S_ISREG(st.st_mode) && !fsync_path(path, error))
+		if (S_ISREG(st.st_mode) && !hk_fsync_path(path, error))
 			return FALSE;
 	}
-	return fsync_path(dir, error);
+	return hk_fsync_path(dir, error);
 }
 
 /* rm -r that follows no symbolic link. */
@@ -202,7 +179,7 @@ remove_tree(const char *path, GError **error)
 	struct stat st;
 
 	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? TRUE : set_errno_error(error, errno, "stat", path);
+		return errno == ENOENT ? TRUE : hk_set_errno_error(error, errno, "stat", path);
 	if (S_ISDIR(st.st_mode)) {
 		g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 		g_autoptr(GDir) d = g_dir_open(path, 0, error);
@@ -218,11 +195,11 @@ remove_tree(const char *path, GError **error)
 				return FALSE;
 		}
 		if (rmdir(path) != 0)
-			return set_errno_error(error, errno, "remove", path);
+			return hk_set_errno_error(error, errno, "remove", path);
 		return TRUE;
 	}
 	if (unlink(path) != 0 && errno != ENOENT)
-		return set_errno_error(error, errno, "remove", path);
+		return hk_set_errno_error(error, errno, "remove", path);
 	return TRUE;
 }
 
@@ -473,7 +450,7 @@ static gboolean
 make_private_dir(const char *path, GError **error)
 {
 	if (g_mkdir_with_parents(path, 0700) != 0)
-		return set_errno_error(error, errno, "create directory", path);
+		return hk_set_errno_error(error, errno, "create directory", path);
 	return TRUE;
 }
 
@@ -523,7 +500,7 @@ fax_spool_stage(FaxSpool *spool, GError **error)
 	g_autofree char *path = g_build_filename(spool->jobs_dir, STAGING_PREFIX "XXXXXX", NULL);
 
 	if (g_mkdtemp_full(path, 0700) == NULL) {
-		set_errno_error(error, errno, "create staging directory in", spool->jobs_dir);
+		hk_set_errno_error(error, errno, "create staging directory in", spool->jobs_dir);
 		return NULL;
 	}
 	return g_steal_pointer(&path);
@@ -671,10 +648,10 @@ commit_txn(HkDb *db, gpointer data, GError **error)
 		return FALSE;
 	dir = job_dir(txn->spool, txn->id);
 	if (rename(txn->staging, dir) != 0)
-		return set_errno_error(error, errno, "rename staging directory to", dir);
+		return hk_set_errno_error(error, errno, "rename staging directory to", dir);
 	txn->job_dir = g_steal_pointer(&dir);
 	/* the rename must be on disk before the rows that say the job exists */
-	return fsync_path(txn->spool->jobs_dir, error) && insert_destinations(txn, error);
+	return hk_fsync_path(txn->spool->jobs_dir, error) && insert_destinations(txn, error);
 }
 
 /* After a failed transaction: the files go back to staging, where the caller discards them. */
