@@ -871,8 +871,9 @@ render_options(HkConfig *config, const char *from, FaxRenderOptions *o)
 /* Renders the text and the documents into staging/fax.tif. */
 static gboolean
 render(HkConfig *config, const MilterFaxRequest *req, Content *c, const char *subject,
-       const char *staging, guint *pages, MilterFaxOutcome *out)
+       char **numbers, const char *staging, guint *pages, MilterFaxOutcome *out)
 {
+	g_autofree char *to = g_strjoinv(", ", numbers);
 	FaxRenderOptions options;
 	g_autoptr(FaxRender) r = NULL;
 	g_autoptr(GError) error = NULL;
@@ -880,6 +881,7 @@ render(HkConfig *config, const MilterFaxRequest *req, Content *c, const char *su
 
 	render_options(config, req->from, &options);
 	options.cover_subject = subject;
+	options.cover_to = to;
 	r = fax_render_new(&options);
 	if (!blank(c->text) && !fax_render_add_document(r, "text/plain", (const guint8 *)c->text,
 	                                                strlen(c->text), &error)) {
@@ -1004,7 +1006,7 @@ take_request(MilterFax *fax, HkConfig *config, const MilterFaxRequest *req, FaxU
 		refuse(out, "451", "4.3.0", "The fax gateway cannot spool now, try again later");
 		return;
 	}
-	if (!render(config, req, &c, subject, staging, &pages, out)) {
+	if (!render(config, req, &c, subject, numbers, staging, &pages, out)) {
 		fax_spool_discard(fax->spool, staging);
 		return;
 	}
