@@ -127,8 +127,44 @@ static const HkConfKey fax_file_keys[] = {
         {0},
 };
 
+static const char *const modem_flow_choices[] = {"rtscts", "xonxoff", "none", NULL};
+static const char *const modem_class_choices[] = {"auto", "1", "1.0", "2", "2.0", NULL};
+
+static const HkConfKey fax_modem_keys[] = {
+        {MILTER_CONF_MODEM_DEVICE, HK_CONF_PATH, "/dev/ttyS0", 0, 0, NULL,
+         "Serial device of the fax modem"},
+        {MILTER_CONF_MODEM_SPEED, HK_CONF_INT, "19200", 1200, 230400, NULL,
+         "Line speed to the modem (bps): 1200 ... 230400"},
+        {MILTER_CONF_MODEM_FLOW, HK_CONF_ENUM, "rtscts", 0, 0, modem_flow_choices,
+         "Flow control: rtscts (hardware), xonxoff (while page data is sent) or none"},
+        {MILTER_CONF_MODEM_LOCK_DIR, HK_CONF_STRING, "/var/lock", 0, 0, NULL,
+         "Where the UUCP lock file LCK..DEVICE goes; empty: no lock file"},
+        {MILTER_CONF_MODEM_INIT, HK_CONF_STRING, "ATZ", 0, 0, NULL,
+         "Sent before every call, once the modem answers AT; empty: none"},
+        {MILTER_CONF_MODEM_RESET, HK_CONF_STRING, "ATZ", 0, 0, NULL,
+         "Sent after every call, once the line is on-hook; empty: none"},
+        {MILTER_CONF_MODEM_CLASS, HK_CONF_ENUM, "auto", 0, 0, modem_class_choices,
+         "Fax class: auto (AT+FCLASS=?: 1.0, 1, 2.0, 2 in that order) or forced"},
+        {MILTER_CONF_MODEM_DIAL_COMMAND, HK_CONF_STRING, "ATDT", 0, 0, NULL,
+         "Put in front of the number to dial (ATDP: pulse dialing)"},
+        {MILTER_CONF_MODEM_CMD_TIMEOUT, HK_CONF_DURATION, "5s", 100, 60 * 1000, NULL,
+         "Longest wait for the answer to a command"},
+        {MILTER_CONF_MODEM_ANSWER_TIMEOUT, HK_CONF_DURATION, "60s", 1000, 300 * 1000, NULL,
+         "Longest wait for the far end to answer the call"},
+        {MILTER_CONF_MODEM_PAGE_TIMEOUT, HK_CONF_DURATION, "3m", 1000, 30 * 60 * 1000, NULL,
+         "Longest a Class 2 modem may take over one page"},
+        {MILTER_CONF_MODEM_STATION_ID, HK_CONF_STRING, "", 0, 0, NULL,
+         "Our station id (TSI) when [milter] fax_station_id is empty"},
+        {MILTER_CONF_MODEM_ECM, HK_CONF_BOOL, "yes", 0, 0, NULL,
+         "Offer error correction mode (ECM, needed for MMR)"},
+        {MILTER_CONF_MODEM_MAX_RATE, HK_CONF_INT, "14400", 2400, 14400, NULL,
+         "Highest signalling rate (bps): 14400 V.17, 9600 V.29, 4800 V.27ter"},
+        {0},
+};
+
 const HkConfSection milter_config_sections[] = {
         {MILTER_SECTION, milter_keys},
         {MILTER_FAX_FILE_SECTION, fax_file_keys},
+        {MILTER_FAX_MODEM_SECTION, fax_modem_keys},
         {0},
 };

@@ -80,6 +80,23 @@ G_BEGIN_DECLS
 #define MILTER_CONF_FILE_OUTBOX    "outbox"
 #define MILTER_CONF_FILE_FAIL_LIST "fail_numbers"
 
+/* [fax.modem]: the modem plugin (hanko-fax-modem.so), keys read through FaxPluginHost */
+#define MILTER_FAX_MODEM_SECTION         "fax.modem"
+#define MILTER_CONF_MODEM_DEVICE         "device"
+#define MILTER_CONF_MODEM_SPEED          "speed"
+#define MILTER_CONF_MODEM_FLOW           "flow"
+#define MILTER_CONF_MODEM_LOCK_DIR       "lock_dir"
+#define MILTER_CONF_MODEM_INIT           "init"
+#define MILTER_CONF_MODEM_RESET          "reset"
+#define MILTER_CONF_MODEM_CLASS          "class"
+#define MILTER_CONF_MODEM_DIAL_COMMAND   "dial_command"
+#define MILTER_CONF_MODEM_CMD_TIMEOUT    "command_timeout"
+#define MILTER_CONF_MODEM_ANSWER_TIMEOUT "answer_timeout"
+#define MILTER_CONF_MODEM_PAGE_TIMEOUT   "page_timeout"
+#define MILTER_CONF_MODEM_STATION_ID     "station_id"
+#define MILTER_CONF_MODEM_ECM            "ecm"
+#define MILTER_CONF_MODEM_MAX_RATE       "max_rate"
+
 extern const HkConfSection milter_config_sections[];
 
 G_END_DECLS

@@ -9,6 +9,7 @@ set -eu
 build_pkgs="cmake ninja-build gcc pkg-config libglib2.0-dev libjson-c-dev libssl-dev
 libsqlite3-dev libsystemd-dev libcrypt-dev libmilter-dev openssl libgmime-3.0-dev
 libpango1.0-dev libcairo2-dev libpoppler-glib-dev libtiff-dev libgdk-pixbuf-2.0-dev
+libspandsp-dev
 fonts-ipafont-gothic fonts-dejavu-core"
 # the test suite runs real peers: the openssl CLI, NSS's pk12util, Postfix and swaks
 # (with the Perl TLS modules it needs for --tls, which are only recommended), and
@@ -16,10 +17,11 @@ fonts-ipafont-gothic fonts-dejavu-core"
 # client) for hanko-milter's scenarios, gpgsm (GnuPG's S/MIME, with its agent) as a
 # second signer, and opendkim, the anchor of hanko-milter's benchmark; ghostscript, the
 # anchor of the fax renderer's benchmark, libtiff-tools and poppler-utils to look at
-# and make fax pages
+# and make fax pages; efax and mgetty-fax (sendfax), the third-party fax programs that
+# prove the soft modem of tests/fax (spandsp, in build_pkgs)
 test_pkgs="$build_pkgs clang libclang-rt-14-dev libnss3-tools whois postfix swaks
 libnet-ssleay-perl libio-socket-ssl-perl postfwd miltertest gpgsm gpg-agent
-opendkim opendkim-tools ghostscript libtiff-tools poppler-utils"
+opendkim opendkim-tools ghostscript libtiff-tools poppler-utils efax mgetty-fax"
 
 # the demo: a private Postfix, swaks to send, ghostscript for its PDF, and tools to show
 # the pages (tiffinfo, tiff2pdf, pdftoppm)

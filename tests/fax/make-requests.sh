@@ -94,6 +94,7 @@ text "hello" | request nodirective alice.pem "Alice <alice@example.jp>" "hello, 
 text "hello" | request notallowed bob.pem "Bob <bob@example.jp>" "/fax=03-1111-2222"
 text "busy line" | request busy alice.pem "Alice <alice@example.jp>" "/fax=03-9999-8888"
 text "busy line, canceled" | request cancel alice.pem "Alice <alice@example.jp>" "/fax=03-9999-8888"
+text "モデム経由のファクス: through the soft modem" | request modem alice.pem "Alice <alice@example.jp>" "/fax=03-1111-2222"
 text "after a crash" | request crash alice.pem "Alice <alice@example.jp>" "/fax=03-2222-3333"
 for n in 1 2 3; do
 	text "erin's fax $n" | request "erinfax$n" erin.pem "Erin <erin@example.jp>" "/fax=03-1111-2222"

@@ -25,6 +25,8 @@
 
 #define MILTER_BIN    HK_TEST_BINDIR "/milter-smime/hanko-milter"
 #define MAKE_REQUESTS HK_TEST_SRCDIR "/tests/fax/make-requests.sh"
+#define SOFTMODEM     HK_TEST_BINDIR "/tests/fax/hk-softmodem"
+#define MODEM_DIR     HK_TEST_BINDIR "/milter-smime/fax/modem"
 
 static struct {
 	HkTestCertd *certd;
@@ -32,6 +34,7 @@ static struct {
 	char *dir;   /* milter's: config, sockets, spool, outbox */
 	char *files; /* requests and PEMs */
 	char *conf;
+	char *conf_text; /* as written by world_setup */
 	char *socket;
 	char *admin;
 	char *outbox;
@@ -238,11 +241,11 @@ job_count(void)
 
 /* Waits until job id reaches state (done, failed, ...) with its result mail sent. */
 static json_object *
-wait_job(gint64 id, const char *state)
+wait_job_for(gint64 id, const char *state, int seconds)
 {
 	g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
 
-	for (int i = 0; i < 600; i++) {
+	for (int i = 0; i < seconds * 20; i++) {
 		g_autoptr(json_object) reply = fax_json("show", ids, NULL);
 		json_object *job = result_of(reply);
 		const char *now = json_object_get_string(json_object_object_get(job, "state"));
@@ -257,6 +260,12 @@ wait_job(gint64 id, const char *state)
 
 		g_error("job %s never became %s:\n%s", ids, state, log);
 	}
+}
+
+static json_object *
+wait_job(gint64 id, const char *state)
+{
+	return wait_job_for(id, state, 30);
 }
 
 static const char *
@@ -447,6 +456,7 @@ world_setup(void)
 	                       w.socket, w.certd->socket, w.dir, w.dir, w.admin, w.files,
 	                       w.pf->config_dir, w.outbox);
 	g_assert_true(g_file_set_contents(w.conf, conf, -1, NULL));
+	w.conf_text = g_steal_pointer(&conf);
 	milter_start(FALSE);
 	wait_log("gateway identity: fax-gw");
 	wait_log("admin socket on");
@@ -715,6 +725,64 @@ test_crash(void)
 	hk_assert_contains(log, "fax=duplicate");
 }
 
+/* The same gateway with the modem backend: the request goes out through a Class 1
+ * soft modem (spandsp's T.31, tests/fax/hk-softmodem) to a fax terminal that receives
+ * it, and the result mail says so. */
+static void
+test_modem(void)
+{
+	g_autofree char *tty = g_build_filename(w.dir, "ttyFAX0", NULL);
+	g_autofree char *rx = g_build_filename(w.dir, "rx", NULL);
+	g_autofree char *rx1 = g_build_filename(rx, "rx-1.tif", NULL);
+	g_autofree char *log = g_build_filename(w.dir, "softmodem.log", NULL);
+	g_autofree char *modem_conf = NULL;
+	g_autofree char *mail = NULL;
+	g_autofree char *text = NULL;
+	g_autoptr(json_object) job = NULL;
+	g_autoptr(GError) error = NULL;
+	const char *argv[] = {SOFTMODEM,  "--link", tty,       "--far", "terminal",
+	                      "--rx-dir", rx,       "--calls", "1",     NULL};
+	const char *file_section = strstr(w.conf_text, "[fax.file]");
+	GPid softmodem = 0;
+	TiffFacts f;
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	g_assert_cmpint(g_mkdir(rx, 0700), ==, 0);
+	g_spawn_async_with_fds(w.dir, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+	                       hk_test_die_with_parent, GINT_TO_POINTER(getpid()), &softmodem, -1,
+	                       fd, fd, &error);
+	close(fd);
+	g_assert_no_error(error);
+	for (int i = 0; i < 500 && !g_file_test(tty, G_FILE_TEST_EXISTS); i++)
+		g_usleep(20 * 1000);
+	g_assert_true(g_file_test(tty, G_FILE_TEST_EXISTS));
+
+	/* hanko-milter again, now with fax_backend = modem on the soft modem's pty */
+	g_assert_nonnull(file_section);
+	modem_conf = g_strdup_printf("%.*sfax_backend = modem\nfax_plugin_dir = %s\n"
+	                             "[fax.modem]\ndevice = %s\nlock_dir = %s\n"
+	                             "init = AT\nreset = AT\n%s",
+	                             (int)(file_section - w.conf_text), w.conf_text, MODEM_DIR, tty,
+	                             w.dir, file_section);
+	g_assert_true(g_file_set_contents(w.conf, modem_conf, -1, NULL));
+	hk_test_kill(&w.milter, SIGTERM);
+	milter_start(FALSE);
+	wait_log("fax gateway: backend modem");
+	wait_log("admin socket on");
+
+	expect_taken("alice@example.jp", "send@fax.example.jp", "modem.eml");
+	job = wait_job_for(newest_job(), "done", 240);
+	hk_assert_contains(dest_field(job, 0, HK_MILTER_KEY_RESULT), "bps");
+	tiff_read(rx1, &f);
+	g_assert_cmpuint(f.pages, ==, 1);
+	g_assert_cmpuint(f.width, ==, 1728);
+	g_assert_cmpuint(f.black, >, 1000);
+	mail = held_mail("alice@example.jp", "Subject: Fax sent");
+	text = open_mail(mail, "alice.pem");
+	hk_assert_contains(text, "0311112222");
+	hk_test_kill(&softmodem, SIGTERM);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -730,6 +798,7 @@ main(int argc, char **argv)
 	g_test_add_func("/fax/direct", test_direct);
 	g_test_add_func("/fax/registration", test_registration);
 	g_test_add_func("/fax/crash", test_crash);
+	g_test_add_func("/fax/modem", test_modem);
 	world_setup();
 	status = g_test_run();
 	world_teardown();

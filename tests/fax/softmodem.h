@@ -1,0 +1,111 @@
+/*
+ * softmodem: the pieces of hk-softmodem, the fax test harness. A pty whose slave is the
+ * "serial device" a fax program opens, spandsp's T.31 Class 1 modem on its master side,
+ * and a simulated telephone line (8 kHz audio in 160-sample chunks, paced in real time)
+ * to a far end: a spandsp fax terminal receiving into TIFF, or a second T.31 modem on a
+ * second pty for a third-party program.
+ *
+ * Talks to: the fax programs on the ptys (AT commands in, responses and data out), the
+ * report file (one JSON line per call), stderr (diagnostics).
+ * Must never: block on a pty (everything is non-blocking and polled), run audio faster
+ * or slower than real time on purpose, or write anything but "ready\n" to stdout.
+ */
+#pragma once
+
+#include <glib.h>
+#include <poll.h>
+#include <stdint.h>
+
+#include <tiffio.h>
+#include <spandsp.h>
+
+#define SM_SAMPLE_RATE 8000
+#define SM_CHUNK       160 /* samples per tick: 20 ms */
+#define SM_TICK_US     20000
+
+typedef enum {
+	SM_ANSWER_NORMAL,
+	SM_ANSWER_BUSY,
+	SM_ANSWER_NOANSWER,
+} SmAnswer;
+
+typedef enum {
+	SM_FAR_TERMINAL,
+	SM_FAR_MODEM,
+} SmFar;
+
+typedef struct {
+	char *link;
+	char *far_link;
+	char *rx_dir;
+	char *report;
+	SmFar far;
+	SmAnswer *answers; /* n_answers entries; the last one repeats */
+	guint n_answers;
+	int noanswer_ms;
+	int busy_ms;         /* ATD to BUSY */
+	int connect_ms;      /* ATD to the far terminal answering */
+	int ring_timeout_ms; /* far modem: rings until NO ANSWER */
+	int line_delay_ms;   /* propagation delay, each way */
+	int hangup_after;    /* -1: never */
+	int hangup_rows;     /* rows of page hangup_after+1 the far terminal takes first */
+	int calls;           /* 0: unlimited */
+	gboolean silent;
+	gboolean ecm;
+	gboolean verbose;
+} SmConfig;
+
+/* One side of a pty pair: the master, and whether a program holds the slave open. */
+typedef struct {
+	int master;
+	char *slave_name;
+	char *link;
+	gboolean dte_open;
+	gboolean hold;   /* the modem's transmit buffer is full: stop reading (CTS off) */
+	GByteArray *out; /* responses and data not yet taken by the pty */
+} SmPty;
+
+/* softmodem-pty.c */
+gboolean sm_pty_open(SmPty *pty, const char *link, GError **error);
+void sm_pty_close(SmPty *pty);
+/* Queues bytes for the DTE; dropped while no program has the device open. */
+void sm_pty_write(SmPty *pty, const uint8_t *buf, size_t len);
+/* Writes what the pty takes now. */
+void sm_pty_flush(SmPty *pty);
+/* Reads up to len bytes; 0 when nothing is there, -1 when the slave side is closed. */
+gssize sm_pty_read(SmPty *pty, uint8_t *buf, size_t len);
+/* Polls the master without waiting: TRUE when a program holds the slave open. */
+gboolean sm_pty_probe(SmPty *pty);
+
+typedef struct Softmodem Softmodem;
+
+/* softmodem-line.c */
+Softmodem *sm_new(const SmConfig *cfg, GError **error);
+void sm_free(Softmodem *sm);
+/* The pty(s) to poll: fills up to 2 entries, returns how many. */
+int sm_poll_fds(Softmodem *sm, struct pollfd *fds);
+/* After poll: reads, writes and notices closed devices. */
+void sm_poll_done(Softmodem *sm, const struct pollfd *fds, int n);
+/* One 20 ms chunk of line time. */
+void sm_tick(Softmodem *sm);
+/* TRUE once --calls N calls have finished. */
+gboolean sm_finished(Softmodem *sm);
+
+/* softmodem-report.c */
+typedef struct {
+	int call;
+	SmAnswer answer;
+	const char *result; /* ok, failed, busy, noanswer */
+	int pages;
+	gint64 line_samples;
+	int rate;
+	gboolean ecm;
+	int t30_status;
+	const char *t30_text;
+} SmReport;
+
+const char *sm_answer_name(SmAnswer answer);
+char *sm_report_json(const SmReport *report);
+void sm_report_append(const char *path, const SmReport *report);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Softmodem, sm_free)

@@ -1,0 +1,643 @@
+/*
+ * test-fax-modem: the `modem` fax plugin (hanko-fax-modem.so) against hk-softmodem, a soft
+ * Class 1 modem (spandsp's T.31) on a pty whose calls reach a spandsp fax terminal over a
+ * simulated line in real time.
+ *
+ * Each test starts its own hk-softmodem in a temporary directory, loads the plugin with
+ * fax_plugin_load() and a FaxPluginHost of its own, and sends pages rendered by the fax
+ * renderer: they must arrive intact (pages, dimensions, every pixel); busy, no answer,
+ * a far end hanging up mid-page, a silent modem, a missing device, a held lock and a
+ * cancel must each end with the right result code and a clear text.
+ * Talks to: hk-softmodem (spawned, killed), the plugin, libtiff to read what arrived.
+ * Must never: leave a softmodem running (die-with-parent, SIGTERM in teardown), or take
+ * more than a few minutes: the audio is real time, so the scenarios are kept short.
+ */
+#include "fax-plugin.h"
+#include "fax-render.h"
+#include "hk-test-certd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <tiffio.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#define SOFTMODEM       HK_TEST_BINDIR "/tests/fax/hk-softmodem"
+#define PLUGIN_DIR      HK_TEST_BINDIR "/milter-smime/fax/modem"
+#define READY_US        (10 * G_USEC_PER_SEC)
+#define CANCEL_DELAY_US (2 * G_USEC_PER_SEC)
+#define CANCEL_BOUND_US (20 * G_USEC_PER_SEC) /* from cancel() to send() returning */
+
+typedef struct {
+	char *dir;
+	char *tty;    /* the softmodem's symlink to its pty */
+	char *rx_dir; /* rx-N.tif */
+	char *report; /* one JSON line per call */
+	char *tiff;   /* the pages we send */
+	GPid softmodem;
+	GHashTable *conf; /* [fax.modem] as the host gives it */
+	FaxPluginHost host;
+	const FaxPlugin *plugin;
+	gpointer self;
+} Fixture;
+
+/* ----- the host: [fax.modem] from a hash table ----- */
+
+static const char *
+host_string(const FaxPluginHost *host, const char *key)
+{
+	const char *value = g_hash_table_lookup(host->host_data, key);
+
+	if (value == NULL)
+		g_error("the plugin asked for [fax.modem] %s, which the test does not set", key);
+	return value;
+}
+
+static gint64
+host_int(const FaxPluginHost *host, const char *key)
+{
+	return g_ascii_strtoll(host_string(host, key), NULL, 10);
+}
+
+static gboolean
+host_bool(const FaxPluginHost *host, const char *key)
+{
+	return strcmp(host_string(host, key), "yes") == 0;
+}
+
+static void
+conf_set(Fixture *fx, const char *key, const char *value)
+{
+	g_hash_table_replace(fx->conf, g_strdup(key), g_strdup(value));
+}
+
+/* The defaults of milter-config.c, short timeouts, and the softmodem's pty. */
+static void
+conf_defaults(Fixture *fx)
+{
+	static const char *const defaults[][2] = {
+	        {"speed", "19200"},
+	        {"flow", "none"},
+	        {"init", "ATZ"},
+	        {"reset", "ATZ"},
+	        {"class", "auto"},
+	        {"dial_command", "ATDT"},
+	        {"command_timeout", "3000"},
+	        {"answer_timeout", "30000"},
+	        {"page_timeout", "180000"},
+	        {"station_id", "HANKO TEST"},
+	        {"ecm", "yes"},
+	        {"max_rate", "14400"},
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(defaults); i++)
+		conf_set(fx, defaults[i][0], defaults[i][1]);
+	conf_set(fx, "device", fx->tty);
+	conf_set(fx, "lock_dir", fx->dir);
+}
+
+static void
+plugin_open(Fixture *fx)
+{
+	g_autoptr(GError) error = NULL;
+
+	fx->plugin = fax_plugin_load("modem", PLUGIN_DIR, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(fx->plugin);
+	g_assert_cmpstr(fx->plugin->name, ==, "modem");
+	g_assert_cmpuint(fx->plugin->api_version, ==, FAX_PLUGIN_API_VERSION);
+	fx->host = (FaxPluginHost){
+	        .section = "fax.modem",
+	        .get_string = host_string,
+	        .get_int = host_int,
+	        .get_bool = host_bool,
+	        .get_duration_ms = host_int,
+	        .host_data = fx->conf,
+	};
+	fx->self = fx->plugin->open(&fx->host, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(fx->self);
+}
+
+/* ----- the pages ----- */
+
+static void
+render_pages(const char *path, guint pages)
+{
+	FaxRenderOptions options = {.resolution = FAX_RES_FINE,
+	                            .coding = FAX_CODING_MR,
+	                            .font = "DejaVu Sans 11",
+	                            .header_from = "test@example.jp"};
+	g_autoptr(FaxRender) render = fax_render_new(&options);
+	g_autoptr(GString) text = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+
+	/* one text document per page: a few lines, each different, so that a page takes
+	 * seconds rather than half a minute of real-time audio */
+	for (guint page = 0; page < pages; page++) {
+		g_string_truncate(text, 0);
+		for (guint i = 0; i < 8; i++)
+			g_string_append_printf(text, "hanko fax modem test, page %u line %u: %s\n",
+			                       page + 1, i,
+			                       (page + i) % 3 == 0 ? "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			                                           : "0123456789 ++ -- ## **");
+		g_assert_true(fax_render_add_document(render, "text/plain", (guint8 *)text->str,
+		                                      text->len, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_cmpuint(fax_render_get_n_pages(render), ==, pages);
+	g_assert_true(fax_render_write_tiff(render, path, &error));
+	g_assert_no_error(error);
+}
+
+typedef struct {
+	guint32 width, length;
+	GByteArray *pixels; /* rows, 0 = white */
+} Page;
+
+static void
+page_free(gpointer data)
+{
+	Page *page = data;
+
+	g_byte_array_unref(page->pixels);
+	g_free(page);
+}
+
+/* Every page of a TIFF, decoded, white = 0 whatever the file's photometric says. */
+static GPtrArray *
+tiff_pages(const char *path)
+{
+	GPtrArray *pages = g_ptr_array_new_with_free_func(page_free);
+	TIFF *tif = TIFFOpen(path, "r");
+
+	g_assert_nonnull(tif);
+	do {
+		Page *page = g_new0(Page, 1);
+		guint16 photometric = PHOTOMETRIC_MINISWHITE;
+		tmsize_t row_size = TIFFScanlineSize(tif);
+		g_autofree guint8 *row = g_malloc(row_size);
+
+		TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &page->width);
+		TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &page->length);
+		TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric);
+		page->pixels = g_byte_array_sized_new((guint)(row_size * page->length));
+		for (guint32 y = 0; y < page->length; y++) {
+			g_assert_cmpint(TIFFReadScanline(tif, row, y, 0), ==, 1);
+			if (photometric == PHOTOMETRIC_MINISBLACK) {
+				for (tmsize_t i = 0; i < row_size; i++)
+					row[i] = (guint8)~row[i];
+			}
+			g_byte_array_append(page->pixels, row, (guint)row_size);
+		}
+		g_ptr_array_add(pages, page);
+	} while (TIFFReadDirectory(tif));
+	TIFFClose(tif);
+	return pages;
+}
+
+static void
+assert_received_intact(Fixture *fx, guint call, guint n_pages)
+{
+	g_autofree char *name = g_strdup_printf("rx-%u.tif", call);
+	g_autofree char *rx = g_build_filename(fx->rx_dir, name, NULL);
+	g_autoptr(GPtrArray) sent = tiff_pages(fx->tiff);
+	g_autoptr(GPtrArray) got = tiff_pages(rx);
+
+	g_assert_cmpuint(sent->len, ==, n_pages);
+	g_assert_cmpuint(got->len, ==, n_pages);
+	for (guint i = 0; i < n_pages; i++) {
+		Page *a = g_ptr_array_index(sent, i);
+		Page *b = g_ptr_array_index(got, i);
+
+		g_assert_cmpuint(b->width, ==, a->width);
+		g_assert_cmpuint(b->length, ==, a->length);
+		g_assert_cmpmem(b->pixels->data, b->pixels->len, a->pixels->data, a->pixels->len);
+	}
+}
+
+/* ----- the softmodem ----- */
+
+/* Starts hk-softmodem with the fixture's paths and extra options (NULL-terminated);
+ * FALSE when it refuses them (an option it does not have) or never gets ready. */
+static gboolean
+softmodem_try(Fixture *fx, const char *const *extra)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *log = g_build_filename(fx->dir, "softmodem.log", NULL);
+	int log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	gboolean ready = FALSE;
+
+	const char *const base[] = {SOFTMODEM,  "--link",   fx->tty,   "--rx-dir",
+	                            fx->rx_dir, "--report", fx->report};
+	for (gsize i = 0; i < G_N_ELEMENTS(base); i++)
+		g_ptr_array_add(argv, (gpointer)base[i]);
+	for (gsize i = 0; extra != NULL && extra[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)extra[i]);
+	g_ptr_array_add(argv, NULL);
+	g_assert_cmpint(log_fd, >=, 0);
+	g_spawn_async_with_fds(fx->dir, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+	                       hk_test_die_with_parent, GINT_TO_POINTER(getpid()), &fx->softmodem,
+	                       -1, log_fd, log_fd, &error);
+	g_assert_no_error(error);
+	close(log_fd);
+	/* "ready" goes to the log (not into our TAP output); the symlink says the same */
+	for (gint64 deadline = g_get_monotonic_time() + READY_US;
+	     g_get_monotonic_time() < deadline;) {
+		int status;
+
+		if (g_file_test(fx->tty, G_FILE_TEST_EXISTS)) {
+			ready = TRUE;
+			break;
+		}
+		if (waitpid(fx->softmodem, &status, WNOHANG) == fx->softmodem) {
+			fx->softmodem = 0;
+			return FALSE;
+		}
+		g_usleep(20 * 1000);
+	}
+	return ready;
+}
+
+static void
+softmodem_start(Fixture *fx, const char *const *extra)
+{
+	if (!softmodem_try(fx, extra)) {
+		g_autofree char *log = g_build_filename(fx->dir, "softmodem.log", NULL);
+		g_autofree char *text = NULL;
+
+		g_file_get_contents(log, &text, NULL, NULL);
+		g_error("hk-softmodem did not get ready:\n%s", text != NULL ? text : "");
+	}
+}
+
+/* With --calls 1 the softmodem writes its report line and exits once the far end is
+ * done with the call, which can be a moment after our side hung up. */
+static void
+softmodem_wait_exit(Fixture *fx)
+{
+	gint64 deadline = g_get_monotonic_time() + READY_US;
+
+	while (fx->softmodem != 0 && g_get_monotonic_time() < deadline) {
+		int status;
+
+		if (waitpid(fx->softmodem, &status, WNOHANG) == fx->softmodem) {
+			g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+			fx->softmodem = 0;
+			return;
+		}
+		g_usleep(50 * 1000);
+	}
+	hk_test_kill(&fx->softmodem, SIGTERM);
+	g_assert_not_reached();
+}
+
+/* ----- fixture ----- */
+
+static void
+fixture_set_up(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(g_file_test(SOFTMODEM, G_FILE_TEST_IS_EXECUTABLE));
+	fx->dir = g_dir_make_tmp("hk-fax-modem-XXXXXX", &error);
+	g_assert_no_error(error);
+	fx->tty = g_build_filename(fx->dir, "ttyFAX0", NULL);
+	fx->rx_dir = g_build_filename(fx->dir, "rx", NULL);
+	fx->report = g_build_filename(fx->dir, "report.jsonl", NULL);
+	fx->tiff = g_build_filename(fx->dir, "pages.tif", NULL);
+	g_assert_cmpint(g_mkdir(fx->rx_dir, 0700), ==, 0);
+	fx->conf = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	conf_defaults(fx);
+}
+
+static void
+fixture_tear_down(Fixture *fx, gconstpointer data)
+{
+	if (fx->self != NULL)
+		fx->plugin->close(fx->self);
+	hk_test_kill(&fx->softmodem, SIGTERM);
+	if (fx->dir != NULL && !hk_test_keep_files())
+		hk_test_remove_tree(fx->dir);
+	else if (fx->dir != NULL)
+		g_test_message("files kept in %s", fx->dir);
+	g_clear_pointer(&fx->conf, g_hash_table_unref);
+	g_free(fx->dir);
+	g_free(fx->tty);
+	g_free(fx->rx_dir);
+	g_free(fx->report);
+	g_free(fx->tiff);
+}
+
+/* ----- sending ----- */
+
+typedef struct {
+	GString *phases; /* "D N P1/3 P2/3 P3/3 H" */
+	Fixture *fx;
+	guint cancel_at_page; /* 0: never */
+	GThread *canceler;
+	gint64 canceled_at;
+} Progress;
+
+static gpointer
+cancel_later(gpointer data)
+{
+	Progress *p = data;
+
+	g_usleep(CANCEL_DELAY_US);
+	p->canceled_at = g_get_monotonic_time();
+	p->fx->plugin->cancel(p->fx->self);
+	return NULL;
+}
+
+static void
+on_progress(const FaxProgress *progress, gpointer user_data)
+{
+	Progress *p = user_data;
+
+	if (p->phases->len > 0)
+		g_string_append_c(p->phases, ' ');
+	switch (progress->phase) {
+	case FAX_PHASE_DIALING:
+		g_string_append(p->phases, "D");
+		break;
+	case FAX_PHASE_NEGOTIATING:
+		g_string_append(p->phases, "N");
+		break;
+	case FAX_PHASE_PAGE:
+		g_string_append_printf(p->phases, "P%u/%u", progress->page, progress->pages);
+		/* cancel from another thread, as hankoctl fax cancel does, while the page runs */
+		if (progress->page == p->cancel_at_page && p->canceler == NULL)
+			p->canceler = g_thread_new("cancel", cancel_later, p);
+		break;
+	case FAX_PHASE_HANGUP:
+		g_string_append(p->phases, "H");
+		break;
+	}
+}
+
+static void
+send_pages(Fixture *fx, guint pages, Progress *progress, FaxSendResult *result)
+{
+	FaxSendRequest request = {1, "0312345678", "0312345678", fx->tiff, pages, "", ""};
+
+	progress->phases = g_string_new(NULL);
+	progress->fx = fx;
+	memset(result, 0, sizeof(*result));
+	fx->plugin->send(fx->self, &request, on_progress, progress, result);
+	if (progress->canceler != NULL)
+		g_thread_join(progress->canceler);
+	g_test_message("result %d, %u pages: %s; progress %s", result->code, result->pages_sent,
+	               result->text, progress->phases->str);
+}
+
+static void
+progress_clear(Progress *progress)
+{
+	g_string_free(progress->phases, TRUE);
+}
+
+static char *
+report_text(Fixture *fx)
+{
+	char *text = NULL;
+
+	g_file_get_contents(fx->report, &text, NULL, NULL);
+	return text != NULL ? text : g_strdup("");
+}
+
+static void
+assert_lock_released(Fixture *fx)
+{
+	g_autofree char *lock = g_build_filename(fx->dir, "LCK..ttyFAX0", NULL);
+
+	g_assert_false(g_file_test(lock, G_FILE_TEST_EXISTS));
+}
+
+/* ----- the scenarios ----- */
+
+static void
+send_and_check(Fixture *fx, guint pages)
+{
+	const char *const extra[] = {"--calls", "1", NULL};
+	FaxSendResult result;
+	Progress progress = {0};
+	g_autofree char *report = NULL;
+	g_autofree char *expect = NULL;
+	g_autoptr(GString) phases = g_string_new("D N");
+
+	render_pages(fx->tiff, pages);
+	softmodem_start(fx, extra);
+	plugin_open(fx);
+	send_pages(fx, pages, &progress, &result);
+	g_assert_cmpint(result.code, ==, FAX_RESULT_OK);
+	g_assert_cmpuint(result.pages_sent, ==, pages);
+	expect = g_strdup_printf("sent %u page%s in ", pages, pages == 1 ? "" : "s");
+	g_assert_true(g_str_has_prefix(result.text, expect));
+	/* rate, coding and ECM are told: spandsp's T.31 has no fast HDLC, so no ECM */
+	g_assert_nonnull(strstr(result.text, " bps, "));
+	g_assert_nonnull(strstr(result.text, "ECM off"));
+	for (guint i = 1; i <= pages; i++)
+		g_string_append_printf(phases, " P%u/%u", i, pages);
+	g_string_append(phases, " H");
+	g_assert_cmpstr(progress.phases->str, ==, phases->str);
+	assert_received_intact(fx, 1, pages);
+	/* the far end agrees */
+	softmodem_wait_exit(fx);
+	report = report_text(fx);
+	g_assert_nonnull(strstr(report, "\"result\":\"ok\""));
+	assert_lock_released(fx);
+	g_free(result.text);
+	progress_clear(&progress);
+}
+
+static void
+test_one_page(Fixture *fx, gconstpointer data)
+{
+	send_and_check(fx, 1);
+}
+
+static void
+test_three_pages(Fixture *fx, gconstpointer data)
+{
+	send_and_check(fx, 3);
+}
+
+static void
+expect_no_call(Fixture *fx, const char *const *extra, FaxResultCode code, const char *text)
+{
+	FaxSendResult result;
+	Progress progress = {0};
+
+	render_pages(fx->tiff, 1);
+	if (extra != NULL)
+		softmodem_start(fx, extra);
+	plugin_open(fx);
+	send_pages(fx, 1, &progress, &result);
+	g_assert_cmpint(result.code, ==, code);
+	g_assert_cmpuint(result.pages_sent, ==, 0);
+	g_assert_cmpstr(result.text, ==, text);
+	assert_lock_released(fx);
+	g_free(result.text);
+	progress_clear(&progress);
+}
+
+static void
+test_busy(Fixture *fx, gconstpointer data)
+{
+	const char *const extra[] = {"--answer", "busy", NULL};
+
+	expect_no_call(fx, extra, FAX_RESULT_BUSY, "busy");
+}
+
+static void
+test_no_answer(Fixture *fx, gconstpointer data)
+{
+	const char *const extra[] = {"--answer", "noanswer", "--noanswer-ms", "2000", NULL};
+
+	expect_no_call(fx, extra, FAX_RESULT_NO_ANSWER, "no answer");
+}
+
+static void
+test_silent(Fixture *fx, gconstpointer data)
+{
+	const char *const extra[] = {"--silent", NULL};
+	g_autofree char *text = NULL;
+	gint64 start = g_get_monotonic_time();
+
+	text = g_strdup_printf("modem on %s does not answer AT", fx->tty);
+	expect_no_call(fx, extra, FAX_RESULT_LOCAL, text);
+	/* a few command timeouts, not a hang */
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 15 * G_USEC_PER_SEC);
+}
+
+static void
+test_missing_device(Fixture *fx, gconstpointer data)
+{
+	g_autofree char *text = NULL;
+
+	text = g_strdup_printf("cannot open %s: No such file or directory", fx->tty);
+	expect_no_call(fx, NULL, FAX_RESULT_LOCAL, text);
+}
+
+/* A lock of a live process keeps us off the line; a dead one's is removed. */
+static void
+test_lock(Fixture *fx, gconstpointer data)
+{
+	g_autofree char *lock = NULL;
+	g_autofree char *text = NULL;
+	g_autofree char *live = NULL;
+	FaxSendResult result;
+	Progress progress = {0};
+
+	lock = g_build_filename(fx->dir, "LCK..ttyFAX0", NULL);
+	live = g_strdup_printf("%10d\n", (int)getppid());
+	g_assert_true(g_file_set_contents(lock, live, -1, NULL));
+	render_pages(fx->tiff, 1);
+	plugin_open(fx);
+	send_pages(fx, 1, &progress, &result);
+	g_assert_cmpint(result.code, ==, FAX_RESULT_LOCAL);
+	text = g_strdup_printf("%s is locked by process %d (%s)", fx->tty, (int)getppid(), lock);
+	g_assert_cmpstr(result.text, ==, text);
+	/* not ours: left alone */
+	g_assert_true(g_file_test(lock, G_FILE_TEST_EXISTS));
+	g_clear_pointer(&result.text, g_free);
+	progress_clear(&progress);
+
+	/* a process that is gone (pid_max is below 2^22) */
+	g_assert_true(g_file_set_contents(lock, "   4194304\n", -1, NULL));
+	send_pages(fx, 1, &progress, &result);
+	g_clear_pointer(&text, g_free);
+	text = g_strdup_printf("cannot open %s: No such file or directory", fx->tty);
+	g_assert_cmpstr(result.text, ==, text);
+	assert_lock_released(fx);
+	g_free(result.text);
+	progress_clear(&progress);
+}
+
+static void
+test_hangup_mid_page(Fixture *fx, gconstpointer data)
+{
+	const char *const extra[] = {"--hangup-after", "1", NULL};
+	FaxSendResult result;
+	Progress progress = {0};
+
+	render_pages(fx->tiff, 2);
+	softmodem_start(fx, extra);
+	plugin_open(fx);
+	send_pages(fx, 2, &progress, &result);
+	g_assert_cmpint(result.code, ==, FAX_RESULT_FAILED);
+	g_assert_cmpuint(result.pages_sent, ==, 1);
+	/* the reason, and how far it got */
+	g_assert_nonnull(strstr(result.text, "after 1 of 2 pages"));
+	g_assert_true(g_str_has_prefix(result.text, "T.30 error ") ||
+	              g_str_has_prefix(result.text, "the line dropped"));
+	g_assert_true(g_str_has_prefix(progress.phases->str, "D N P1/2 P2/2"));
+	assert_lock_released(fx);
+	g_free(result.text);
+	progress_clear(&progress);
+}
+
+static void
+test_cancel(Fixture *fx, gconstpointer data)
+{
+	const char *const extra[] = {NULL};
+	FaxSendResult result;
+	Progress progress = {.cancel_at_page = 1};
+	gint64 returned;
+
+	render_pages(fx->tiff, 2);
+	softmodem_start(fx, extra);
+	plugin_open(fx);
+	send_pages(fx, 2, &progress, &result);
+	returned = g_get_monotonic_time();
+	g_assert_cmpint(result.code, ==, FAX_RESULT_CANCELED);
+	g_assert_cmpuint(result.pages_sent, ==, 0);
+	g_assert_cmpstr(result.text, ==, "canceled after 0 pages");
+	g_assert_cmpint(progress.canceled_at, >, 0);
+	g_assert_cmpint(returned - progress.canceled_at, <, CANCEL_BOUND_US);
+	g_assert_true(g_str_has_suffix(progress.phases->str, " H"));
+	assert_lock_released(fx);
+	g_free(result.text);
+	progress_clear(&progress);
+
+	/* the next send is not canceled by the last one's cancel: the line answers busy */
+	hk_test_kill(&fx->softmodem, SIGTERM);
+	{
+		const char *const busy[] = {"--answer", "busy", NULL};
+
+		softmodem_start(fx, busy);
+		send_pages(fx, 2, &progress, &result);
+		g_assert_cmpint(result.code, ==, FAX_RESULT_BUSY);
+		g_free(result.text);
+		progress_clear(&progress);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add("/fax-modem/missing-device", Fixture, NULL, fixture_set_up, test_missing_device,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/lock", Fixture, NULL, fixture_set_up, test_lock, fixture_tear_down);
+	g_test_add("/fax-modem/silent", Fixture, NULL, fixture_set_up, test_silent,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/busy", Fixture, NULL, fixture_set_up, test_busy, fixture_tear_down);
+	g_test_add("/fax-modem/no-answer", Fixture, NULL, fixture_set_up, test_no_answer,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/one-page", Fixture, NULL, fixture_set_up, test_one_page,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/three-pages", Fixture, NULL, fixture_set_up, test_three_pages,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/hangup-mid-page", Fixture, NULL, fixture_set_up,
+	           test_hangup_mid_page, fixture_tear_down);
+	g_test_add("/fax-modem/cancel", Fixture, NULL, fixture_set_up, test_cancel,
+	           fixture_tear_down);
+	return g_test_run();
+}
