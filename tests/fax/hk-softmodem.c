@@ -1,10 +1,11 @@
 /*
- * hk-softmodem: the fax test harness. A soft fax modem on a pty (spandsp's T.31, Class 1)
- * whose calls go over a simulated line, in real time, to a spandsp fax terminal or to a
- * second soft modem that a third-party program (efax -r) answers. Tests and the
- * benchmark point the modem plugin, efax or sendfax at the pty's symlink.
+ * hk-softmodem: the fax test harness. A soft fax modem on a pty (spandsp's T.31, Class 1;
+ * or Class 2 / 2.0, softmodem-class2.c) whose calls go over a simulated line, in real
+ * time, to a spandsp fax terminal or to a second soft modem that a third-party program
+ * (efax -r) answers. Tests and the benchmark point the modem plugin, efax or sendfax at
+ * the pty's symlink.
  *
- *   hk-softmodem --link PATH [--class 1] [--far terminal|modem] [--far-link PATH2]
+ *   hk-softmodem --link PATH [--class 1|2|2.0] [--far terminal|modem] [--far-link PATH2]
  *                [--rx-dir DIR] [--answer normal,busy,noanswer...] [--noanswer-ms MS]
  *                [--hangup-after N] [--silent] [--ecm] [--report FILE] [--calls N] [-v]
  *
@@ -14,8 +15,9 @@
  * the far terminal's answer, 500), --ring-timeout-ms (far modem: RING every 3 s until
  * ATA or this, 30000), --line-delay-ms (each way, 100), --hangup-rows (100).
  *
- * What the program on PATH sees: spandsp's T.31 (AT+FCLASS=? gives 0,1,1.0; Class 2 is
- * not emulated: --class 2 is refused). Verbose result codes framed by CR LF: BUSY and
+ * What the program on PATH sees: spandsp's T.31 (AT+FCLASS=? gives 0,1,1.0), or with
+ * --class 2 / 2.0 a Class 2 (0,2) or Class 2.0 (0,2.0) modem whose T.30 is spandsp's,
+ * described in softmodem-class2.c. Verbose result codes framed by CR LF: BUSY and
  * NO ANSWER after ATD; NO CARRIER when the far end hangs up while the modem is in a data
  * or wait state, after which it is on hook (+FTH/+FRH answer ERROR). No CTS or XON on a
  * pty: when T.31's buffer is 3/4 full the harness stops reading, and the DTE's writes
@@ -92,8 +94,9 @@ check_options(const SmOptions *o, GError **error)
 
 	if (o->link == NULL)
 		why = "--link PATH is required";
-	else if (o->class != NULL && strcmp(o->class, "1") != 0 && strcmp(o->class, "1.0") != 0)
-		why = "--class: only 1 (Class 1/1.0, T.31) is emulated";
+	else if (o->class != NULL && strcmp(o->class, "1") != 0 && strcmp(o->class, "1.0") != 0 &&
+	         strcmp(o->class, "2") != 0 && strcmp(o->class, "2.0") != 0)
+		why = "--class: 1 (Class 1/1.0, spandsp's T.31), 2 or 2.0 (T.30 by spandsp)";
 	else if (o->far != NULL && strcmp(o->far, "terminal") != 0 && strcmp(o->far, "modem") != 0)
 		why = "--far: terminal or modem";
 	else if (o->far != NULL && strcmp(o->far, "modem") == 0 && o->far_link == NULL)
@@ -109,7 +112,8 @@ parse_options(int *argc, char ***argv, SmOptions *o, SmConfig *cfg, GError **err
 	GOptionEntry entries[] = {
 	        {"link", 0, 0, G_OPTION_ARG_FILENAME, &o->link, "Symlink to the modem's pty",
 	         "PATH"},
-	        {"class", 0, 0, G_OPTION_ARG_STRING, &o->class, "Modem class: 1", "1"},
+	        {"class", 0, 0, G_OPTION_ARG_STRING, &o->class,
+	         "Modem class: 1 (Class 1/1.0), 2 or 2.0", "1|2|2.0"},
 	        {"far", 0, 0, G_OPTION_ARG_STRING, &o->far, "What answers: terminal or modem",
 	         "WHAT"},
 	        {"far-link", 0, 0, G_OPTION_ARG_FILENAME, &o->far_link,
@@ -161,6 +165,10 @@ parse_options(int *argc, char ***argv, SmOptions *o, SmConfig *cfg, GError **err
 	        .silent = o->silent,
 	        .ecm = o->ecm,
 	        .verbose = o->verbose,
+	        .class2 = g_strcmp0(o->class, "2") == 0     ? 2
+	                  : g_strcmp0(o->class, "2.0") == 0 ? 20
+	                                                    : 0,
+	        .stop_fd = -1,
 	};
 	return parse_answers(o->answer != NULL ? o->answer : "normal", cfg, error);
 }
@@ -233,6 +241,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	sigfd = block_signals();
+	cfg.stop_fd = sigfd;
 	sm = sm_new(&cfg, &error);
 	if (sm == NULL) {
 		g_printerr("hk-softmodem: %s\n", error->message);

@@ -1,6 +1,7 @@
 /*
  * softmodem-line: hk-softmodem's modems and the simulated telephone line between them.
- * The near modem is spandsp's T.31 (Class 1) on the first pty; ATD places a call that is
+ * The near modem is spandsp's T.31 (Class 1) on the first pty, or with --class 2 the
+ * Class 2/2.0 modem of softmodem-class2.c; ATD places a call that is
  * busy, not answered, or answered by the far end: a spandsp fax terminal receiving into
  * DIR/rx-N.tif, or a second T.31 modem whose program answers RING with ATA. Audio goes
  * both ways in 160-sample chunks, one chunk per 20 ms tick.
@@ -16,12 +17,13 @@
 #include <string.h>
 #include <termios.h>
 
-#define SM_READ_CHUNK  256  /* T.31 stops us at 3 KB of its 4 KB buffer: room for this */
-#define SM_RING_MS     3000 /* RING cadence on the far modem */
-#define SM_DRAIN_MS    600  /* line time the far terminal hears after the caller hangs up */
-#define SM_GONE_MS     200  /* the same for modems, on top of the line's delay */
-#define SM_FAR_GONE_MS 1000 /* from the far terminal's end of session to its hang-up */
-#define SM_LINGER_MS   3000 /* --calls N: after the last call, until the device is closed */
+#define SM_READ_CHUNK  256   /* T.31 stops us at 3 KB of its 4 KB buffer: room for this */
+#define SM_RING_MS     3000  /* RING cadence on the far modem */
+#define SM_DRAIN_MS    600   /* line time the far terminal hears after the caller hangs up */
+#define SM_GONE_MS     200   /* the same for modems, on top of the line's delay */
+#define SM_FAR_GONE_MS 1000  /* from the far terminal's end of session to its hang-up */
+#define SM_LINGER_MS   3000  /* --calls N: after the last call, until the device is closed */
+#define SM_DTE_WAIT_MS 60000 /* Class 2: the longest the line waits for the DTE's page */
 
 typedef enum {
 	SM_LINE_IDLE,
@@ -54,6 +56,7 @@ typedef struct {
 	gboolean is_far;
 	SmPty pty;
 	t31_state_t *t31;
+	SmClass2 *c2; /* instead of t31: the near modem with --class 2 */
 } SmPort;
 
 struct Softmodem {
@@ -145,6 +148,98 @@ modem_control(t31_state_t *t31, void *user_data, int op, const char *num)
 	return 0;
 }
 
+/* ----- the Class 2 modem's host ----- */
+
+static void read_dte(SmPort *port);
+
+static void
+c2_write(gpointer data, const uint8_t *buf, size_t len)
+{
+	at_tx(NULL, data, buf, len);
+}
+
+static void
+c2_control(gpointer data, int op)
+{
+	modem_control(NULL, data, op, NULL);
+}
+
+/* Inside T.30's phase B or D handler: the line stands still while the DTE gives the page
+ * (bounded; a SIGTERM or the device being closed ends the wait, and so the call). */
+static void
+c2_wait_dte(gpointer data)
+{
+	SmPort *port = data;
+	int stop_fd = port->sm->cfg.stop_fd;
+	gint64 deadline = g_get_monotonic_time() + SM_DTE_WAIT_MS * 1000;
+
+	while (sm_class2_waiting(port->c2)) {
+		gboolean room = sm_class2_room(port->c2) > 0;
+		struct pollfd fds[2] = {
+		        {.fd = port->pty.master,
+		         .events = (room ? POLLIN : 0) | (port->pty.out->len > 0 ? POLLOUT : 0)},
+		        {.fd = stop_fd, .events = POLLIN},
+		};
+
+		if (g_get_monotonic_time() > deadline) {
+			sm_log(port->sm, "Class 2: no page from the DTE in %d s",
+			       SM_DTE_WAIT_MS / 1000);
+			sm_class2_abort_wait(port->c2);
+			break;
+		}
+		if (poll(fds, stop_fd >= 0 ? 2 : 1, room ? 100 : 10) < 0 && errno != EINTR)
+			break;
+		if (stop_fd >= 0 && fds[1].revents != 0) {
+			sm_class2_abort_wait(port->c2); /* the main loop reads the signal */
+			break;
+		}
+		if (fds[0].revents & POLLOUT)
+			sm_pty_flush(&port->pty);
+		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) || room)
+			read_dte(port);
+		if (!port->pty.dte_open) {
+			sm_class2_abort_wait(port->c2);
+			break;
+		}
+	}
+	sm_pty_flush(&port->pty);
+}
+
+/* ----- the near modem, whichever it is ----- */
+
+static void
+port_at_rx(SmPort *port, const uint8_t *buf, size_t len)
+{
+	if (port->c2 != NULL)
+		sm_class2_at_rx(port->c2, buf, len);
+	else
+		t31_at_rx(port->t31, (const char *)buf, (int)len);
+}
+
+static int
+port_tx(SmPort *port, int16_t *amp, int len)
+{
+	return port->c2 != NULL ? sm_class2_tx(port->c2, amp, len) : t31_tx(port->t31, amp, len);
+}
+
+static void
+port_rx(SmPort *port, int16_t *amp, int len)
+{
+	if (port->c2 != NULL)
+		sm_class2_rx(port->c2, amp, len);
+	else
+		t31_rx(port->t31, amp, len);
+}
+
+static void
+port_call_event(SmPort *port, int event)
+{
+	if (port->c2 != NULL)
+		sm_class2_call_event(port->c2, event);
+	else
+		t31_call_event(port->t31, event);
+}
+
 static void
 set_logging(logging_state_t *log, const char *tag, gboolean verbose)
 {
@@ -157,6 +252,13 @@ set_logging(logging_state_t *log, const char *tag, gboolean verbose)
 static gboolean
 port_start_modem(SmPort *port, GError **error)
 {
+	if (!port->is_far && port->sm->cfg.class2) {
+		SmClass2Host host = {c2_write, c2_control, c2_wait_dte, port};
+
+		port->c2 = sm_class2_new(&host, port->sm->cfg.class2 == 20, port->sm->cfg.rx_dir,
+		                         port->sm->cfg.verbose);
+		return TRUE;
+	}
 	port->t31 = t31_init(NULL, at_tx, port, modem_control, port, NULL, NULL);
 	if (port->t31 == NULL) {
 		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "t31_init failed");
@@ -182,6 +284,7 @@ port_close(SmPort *port)
 	if (port->t31 != NULL)
 		t31_free(port->t31);
 	port->t31 = NULL;
+	g_clear_pointer(&port->c2, sm_class2_free);
 	if (port->pty.out != NULL)
 		sm_pty_close(&port->pty);
 }
@@ -190,7 +293,10 @@ port_close(SmPort *port)
 static void
 port_reset(SmPort *port)
 {
-	t31_free(port->t31);
+	if (port->t31 != NULL)
+		t31_free(port->t31);
+	port->t31 = NULL;
+	g_clear_pointer(&port->c2, sm_class2_free);
 	port->pty.hold = FALSE;
 	g_byte_array_set_size(port->pty.out, 0);
 	if (!port_start_modem(port, NULL))
@@ -237,6 +343,39 @@ answer_for(const SmConfig *cfg, int call)
 	return cfg->n_answers == 0 ? SM_ANSWER_NORMAL : cfg->answers[i];
 }
 
+static const char *
+coding_name(int encoding)
+{
+	switch (encoding) {
+	case T4_COMPRESSION_ITU_T4_1D:
+		return "MH";
+	case T4_COMPRESSION_ITU_T4_2D:
+		return "MR";
+	case T4_COMPRESSION_ITU_T6:
+		return "MMR";
+	default:
+		return "other";
+	}
+}
+
+/* Class 2: did the line carry what +FDCS/+FCS told the DTE? (It is read off T.30's own
+ * choice, so a difference is a bug of the emulator, and the call is reported as such.) */
+static gboolean
+class2_told_the_truth(Softmodem *sm, const SmReport *r)
+{
+	static const char *const codings[] = {"MH", "MR", "", "MMR"};
+	int df, ec, br;
+
+	if (sm->near.c2 == NULL || !sm_class2_dcs(sm->near.c2, &df, &ec, &br))
+		return TRUE;
+	if (df >= 0 && df <= 3 && strcmp(codings[df], r->coding) == 0 && (ec > 0) == r->ecm &&
+	    (br + 1) * 2400 >= r->rate)
+		return TRUE;
+	sm_log(sm, "Class 2 said DF=%d EC=%d BR=%d, the line carried %s, ECM %s, %d bps", df, ec,
+	       br, r->coding, r->ecm ? "on" : "off", r->rate);
+	return FALSE;
+}
+
 static void
 end_call(Softmodem *sm, const char *result, const char *text)
 {
@@ -253,9 +392,12 @@ end_call(Softmodem *sm, const char *result, const char *text)
 		r.pages = sm->fax_stats.pages_rx;
 		r.rate = r.pages > 0 ? sm->fax_stats.bit_rate : 0;
 		r.ecm = sm->fax_stats.error_correcting_mode != 0;
+		r.coding = r.pages > 0 ? coding_name(sm->fax_stats.encoding) : "";
 		r.t30_status = sm->fax_status;
 		r.t30_text = t30_completion_code_to_str(sm->fax_status);
 		r.result = sm->fax_status == T30_ERR_OK && r.pages > 0 ? "ok" : "failed";
+		if (r.pages > 0 && !class2_told_the_truth(sm, &r))
+			r.result = "fdcs-mismatch";
 		fax_free(sm->fax);
 		sm->fax = NULL;
 	}
@@ -347,7 +489,7 @@ on_far_answer(Softmodem *sm)
 	delay_clear(&sm->to_far);
 	delay_clear(&sm->to_near);
 	t31_call_event(sm->far.t31, AT_CALL_EVENT_ANSWERED);
-	t31_call_event(sm->near.t31, AT_CALL_EVENT_CONNECTED);
+	port_call_event(&sm->near, AT_CALL_EVENT_CONNECTED);
 	sm->state = SM_LINE_CONNECTED;
 }
 
@@ -422,7 +564,7 @@ far_disconnects(Softmodem *sm, const char *why)
 	sm_log(sm, "far end hangs up: %s", why);
 	if (sm->fax != NULL && !sm->fax_done)
 		t30_terminate(fax_get_t30_state(sm->fax));
-	t31_call_event(sm->near.t31, AT_CALL_EVENT_HANGUP);
+	port_call_event(&sm->near, AT_CALL_EVENT_HANGUP);
 	end_call(sm, "failed", why);
 }
 
@@ -456,21 +598,21 @@ line_timers(Softmodem *sm)
 		if (sm->ticks < sm->deadline)
 			break;
 		if (sm->answer == SM_ANSWER_BUSY) {
-			t31_call_event(sm->near.t31, AT_CALL_EVENT_BUSY);
+			port_call_event(&sm->near, AT_CALL_EVENT_BUSY);
 			end_call(sm, "busy", "busy");
 		} else if (sm->answer == SM_ANSWER_NOANSWER) {
-			t31_call_event(sm->near.t31, AT_CALL_EVENT_NO_ANSWER);
+			port_call_event(&sm->near, AT_CALL_EVENT_NO_ANSWER);
 			end_call(sm, "noanswer", "no answer");
 		} else {
 			start_terminal(sm);
-			t31_call_event(sm->near.t31, AT_CALL_EVENT_CONNECTED);
+			port_call_event(&sm->near, AT_CALL_EVENT_CONNECTED);
 			sm->state = SM_LINE_CONNECTED;
 		}
 		break;
 	case SM_LINE_RINGING:
 		if (sm->ticks >= sm->deadline) {
 			t31_call_event(sm->far.t31, AT_CALL_EVENT_HANGUP);
-			t31_call_event(sm->near.t31, AT_CALL_EVENT_NO_ANSWER);
+			port_call_event(&sm->near, AT_CALL_EVENT_NO_ANSWER);
 			end_call(sm, "noanswer", "the far modem did not answer");
 		} else if (sm->ticks >= sm->next_ring) {
 			sm_log(sm, "RING on the far modem");
@@ -498,7 +640,7 @@ line_timers(Softmodem *sm)
 		break;
 	case SM_LINE_FAR_GONE:
 		if (sm->ticks >= sm->deadline) {
-			t31_call_event(sm->near.t31, AT_CALL_EVENT_HANGUP);
+			port_call_event(&sm->near, AT_CALL_EVENT_HANGUP);
 			end_call(sm, "ok", "far end is a modem: no T.30 view");
 		}
 		break;
@@ -526,7 +668,7 @@ exchange_audio(Softmodem *sm)
 	gboolean far_talks = sm->state == SM_LINE_CONNECTED || sm->state == SM_LINE_DRAIN;
 	gboolean up = near_talks || far_talks;
 
-	pad(near_out, t31_tx(sm->near.t31, near_out, SM_CHUNK));
+	pad(near_out, port_tx(&sm->near, near_out, SM_CHUNK));
 	if (!near_talks)
 		memset(near_out, 0, sizeof(near_out));
 	delay_pass(&sm->to_far, near_out);
@@ -541,7 +683,7 @@ exchange_audio(Softmodem *sm)
 		fax_rx(sm->fax, near_out, SM_CHUNK);
 	}
 	delay_pass(&sm->to_near, far_out);
-	t31_rx(sm->near.t31, up ? far_out : silence, SM_CHUNK);
+	port_rx(&sm->near, up ? far_out : silence, SM_CHUNK);
 	if (sm->state == SM_LINE_CONNECTED)
 		sm->line_samples += SM_CHUNK;
 }
@@ -566,7 +708,9 @@ read_dte(SmPort *port)
 	uint8_t buf[SM_READ_CHUNK];
 
 	while (!port->pty.hold) {
-		gssize n = sm_pty_read(&port->pty, buf, sizeof(buf));
+		size_t room =
+		        port->c2 != NULL ? MIN(sizeof(buf), sm_class2_room(port->c2)) : sizeof(buf);
+		gssize n = room > 0 ? sm_pty_read(&port->pty, buf, room) : 0;
 
 		if (n <= 0) {
 			if (n < 0 && port->pty.dte_open) {
@@ -578,7 +722,7 @@ read_dte(SmPort *port)
 			}
 			return;
 		}
-		t31_at_rx(port->t31, (const char *)buf, (int)n);
+		port_at_rx(port, buf, (size_t)n);
 	}
 }
 

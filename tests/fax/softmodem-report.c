@@ -48,8 +48,9 @@ sm_report_json(const SmReport *r)
 
 	g_string_append_printf(out, "{\"call\":%d,\"answer\":\"%s\",\"result\":\"%s\",", r->call,
 	                       sm_answer_name(r->answer), r->result);
-	g_string_append_printf(out, "\"pages\":%d,\"line_samples\":%" G_GINT64_FORMAT ",", r->pages,
-	                       r->line_samples);
+	g_string_append_printf(out, "\"pages\":%d,\"coding\":\"%s\",", r->pages,
+	                       r->coding != NULL ? r->coding : "");
+	g_string_append_printf(out, "\"line_samples\":%" G_GINT64_FORMAT ",", r->line_samples);
 	g_string_append_printf(out, "\"line_seconds\":%.3f,\"rate\":%d,\"ecm\":%s,",
 	                       (double)r->line_samples / SM_SAMPLE_RATE, r->rate,
 	                       r->ecm ? "true" : "false");

@@ -1,7 +1,8 @@
 /*
  * softmodem: the pieces of hk-softmodem, the fax test harness. A pty whose slave is the
- * "serial device" a fax program opens, spandsp's T.31 Class 1 modem on its master side,
- * and a simulated telephone line (8 kHz audio in 160-sample chunks, paced in real time)
+ * "serial device" a fax program opens, spandsp's T.31 Class 1 modem (or, with --class 2,
+ * hanko's Class 2/2.0 modem around spandsp's T.30) on its master side, and a simulated
+ * telephone line (8 kHz audio in 160-sample chunks, paced in real time)
  * to a far end: a spandsp fax terminal receiving into TIFF, or a second T.31 modem on a
  * second pty for a third-party program.
  *
@@ -53,6 +54,8 @@ typedef struct {
 	gboolean silent;
 	gboolean ecm;
 	gboolean verbose;
+	int class2;  /* 2 or 20: the near modem is Class 2 or 2.0 (softmodem-class2.c); 0: T.31 */
+	int stop_fd; /* readable: stop (a wait for the DTE gives up); -1: none */
 } SmConfig;
 
 /* One side of a pty pair: the master, and whether a program holds the slave open. */
@@ -91,6 +94,34 @@ void sm_tick(Softmodem *sm);
 /* TRUE once --calls N calls have finished. */
 gboolean sm_finished(Softmodem *sm);
 
+/* softmodem-class2.c: the Class 2 / 2.0 modem. Its host moves the bytes and the line. */
+typedef struct SmClass2 SmClass2;
+
+typedef struct {
+	void (*write)(gpointer data, const uint8_t *buf, size_t len); /* to the DTE */
+	void (*control)(gpointer data, int op); /* AT_MODEM_CONTROL_CALL / _HANGUP */
+	/* Serves the DTE, the line's clock stopped, while sm_class2_waiting() (or a bound) */
+	void (*wait_dte)(gpointer data);
+	gpointer data;
+} SmClass2Host;
+
+/* v20: a Class 2.0 modem (T.32), else a Class 2 one (SP-2388) */
+SmClass2 *
+sm_class2_new(const SmClass2Host *host, gboolean v20, const char *work_dir, gboolean verbose);
+void sm_class2_free(SmClass2 *c2);
+void sm_class2_at_rx(SmClass2 *c2, const uint8_t *buf, size_t len);
+/* How many bytes the modem takes from the DTE now (page data goes at the line's rate). */
+size_t sm_class2_room(SmClass2 *c2);
+int sm_class2_tx(SmClass2 *c2, int16_t *amp, int len);
+void sm_class2_rx(SmClass2 *c2, int16_t *amp, int len);
+/* AT_CALL_EVENT_CONNECTED, _BUSY, _NO_ANSWER, _HANGUP (the far end went away) */
+void sm_class2_call_event(SmClass2 *c2, int event);
+gboolean sm_class2_waiting(SmClass2 *c2);
+/* The DTE went away or the harness stops: the call ends after the wait. */
+void sm_class2_abort_wait(SmClass2 *c2);
+/* What +FDCS/+FCS told the DTE of the last call (coding, ECM, rate codes); FALSE: nothing. */
+gboolean sm_class2_dcs(SmClass2 *c2, int *df, int *ec, int *br);
+
 /* softmodem-report.c */
 typedef struct {
 	int call;
@@ -102,6 +133,7 @@ typedef struct {
 	gboolean ecm;
 	int t30_status;
 	const char *t30_text;
+	const char *coding; /* MH, MR, MMR; "" when no page came */
 } SmReport;
 
 const char *sm_answer_name(SmAnswer answer);

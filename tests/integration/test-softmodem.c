@@ -1,14 +1,18 @@
 /*
- * test-softmodem: proves the fax test harness (tests/fax/hk-softmodem) with a third-party
- * fax program before the modem plugin is trusted to it. efax (Debian) sends in Class 1
+ * test-softmodem: proves the fax test harness (tests/fax/hk-softmodem) with third-party
+ * fax programs before the modem plugin is trusted to it. efax (Debian) sends in Class 1
  * through the soft modem: to the spandsp fax terminal (1 and 3 pages, compared with the
  * source by tests/fax/hk-faxcmp), to a second soft modem where efax -r receives, to a
  * busy line, to a line nobody answers, to a far end that hangs up during page 2, and to
- * a modem that never answers. The harness's --report lines are checked on the way.
+ * a modem that never answers. The harness's Class 2 and 2.0 modems are proved the same
+ * way by two programs written against real ones: efax -o2 / -o0 and mgetty's sendfax
+ * (pages made G3 by efix), pages compared, plus busy and a hang-up during a page. The
+ * harness's --report lines are checked on the way.
  *
  * The audio runs in real time: a page takes seconds, the whole test about two minutes.
  *
- * Talks to: hk-softmodem and hk-faxcmp (the build tree), efax and ghostscript (PATH).
+ * Talks to: hk-softmodem and hk-faxcmp (the build tree), efax, efix, sendfax and
+ * ghostscript (PATH).
  * Must never: leave a harness or efax running (PR_SET_PDEATHSIG, bounded waits), or wait
  * without a bound.
  */
@@ -190,6 +194,15 @@ softmodem_free(Softmodem *sm)
 	g_free(sm);
 }
 
+/* The call's report line is written once the far end is done, a moment after the
+ * program on the near device has closed it. */
+static void
+wait_report(Softmodem *sm)
+{
+	for (int i = 0; i < 100 && !g_file_test(sm->report, G_FILE_TEST_EXISTS); i++)
+		g_usleep(100 * 1000);
+}
+
 static char **
 report_lines(Softmodem *sm)
 {
@@ -202,13 +215,13 @@ report_lines(Softmodem *sm)
 
 /* ----- efax ----- */
 
-/* efax -o1 -h "" -t NUMBER files... through the harness's device; its exit status. */
+/* efax -oOPT -h "" -t NUMBER files... through the harness's device; its exit status. */
 static int
-efax_send(Softmodem *sm, const char *const *files, char **log)
+efax_send_class(Softmodem *sm, const char *opt, const char *const *files, char **log)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 
-	for (const char *a0[] = {"timeout", "150", "efax", "-d", sm->link, "-o1", "-h", "", "-v",
+	for (const char *a0[] = {"timeout", "150", "efax", "-d", sm->link, opt, "-h", "", "-v",
 	                         "ewinchmt", "-t", NUMBER, NULL},
 	                **a = a0;
 	     *a; a++)
@@ -217,6 +230,12 @@ efax_send(Softmodem *sm, const char *const *files, char **log)
 		g_ptr_array_add(argv, (gpointer)*files);
 	g_ptr_array_add(argv, NULL);
 	return hk_test_runv(NULL, NULL, log, (const char *const *)argv->pdata);
+}
+
+static int
+efax_send(Softmodem *sm, const char *const *files, char **log)
+{
+	return efax_send_class(sm, "-o1", files, log);
 }
 
 static void
@@ -363,7 +382,8 @@ test_busy_noanswer(void)
 	g_assert_cmpuint(g_strv_length(lines), ==, 2);
 	g_assert_cmpstr(lines[0], ==,
 	                "{\"call\":1,\"answer\":\"busy\",\"result\":\"busy\",\"pages\":0,"
-	                "\"line_samples\":0,\"line_seconds\":0.000,\"rate\":0,\"ecm\":false,"
+	                "\"coding\":\"\",\"line_samples\":0,\"line_seconds\":0.000,\"rate\":0,"
+	                "\"ecm\":false,"
 	                "\"t30_status\":-1,\"t30_text\":\"busy\"}");
 	hk_assert_contains(lines[1],
 	                   "{\"call\":2,\"answer\":\"noanswer\",\"result\":\"noanswer\",");
@@ -404,6 +424,167 @@ test_silent(void)
 	softmodem_stop(sm);
 }
 
+/* ----- Class 2 and 2.0 ----- */
+
+/* The report line of a Class 2 call: MH (what efax and sendfax send), no ECM. */
+static void
+assert_class2_report(Softmodem *sm, int pages)
+{
+	g_auto(GStrv) lines = report_lines(sm);
+	g_autofree char *expect =
+	        g_strdup_printf("\"result\":\"ok\",\"pages\":%d,\"coding\":\"MH\",", pages);
+
+	g_test_message("report: %s", lines[0]);
+	g_assert_cmpuint(g_strv_length(lines), ==, 1);
+	hk_assert_contains(lines[0], expect);
+	hk_assert_contains(lines[0], ",\"rate\":14400,\"ecm\":false,\"t30_status\":0,");
+}
+
+/* The first n (1 or 2) source pages as one file, to compare a received fax with. */
+static char *
+first_pages(guint n)
+{
+	char *two = g_build_filename(w.dir, "first-two.tif", NULL);
+
+	if (n == 1) {
+		g_free(two);
+		return g_strdup(w.pages[0]);
+	}
+	if (!g_file_test(two, G_FILE_TEST_EXISTS))
+		hk_test_run_ok("tiffcp",
+		               (const char *[]){"tiffcp", w.pages[0], w.pages[1], two, NULL});
+	return two;
+}
+
+/* After a Class 2 program's fax of n pages: the harness's report, what arrived. */
+static void
+class2_check(Softmodem *sm, guint n)
+{
+	g_autofree char *rx = g_build_filename(sm->rx_dir, "rx-1.tif", NULL);
+	g_autofree char *source = first_pages(n);
+
+	wait_report(sm);
+	softmodem_stop(sm);
+	assert_same_pages(source, (const char *[]){rx}, 1);
+	assert_class2_report(sm, (int)n);
+}
+
+static void
+efax_class2(const char *fclass, const char *opt, guint n)
+{
+	const char *extra[] = {"--calls", "1", "--class", fclass, NULL};
+	g_autoptr(Softmodem) sm = softmodem_start(extra);
+	const char *files[] = {w.pages[0], w.pages[1], w.pages[2], NULL};
+	g_autofree char *log = NULL;
+	int status;
+
+	files[n] = NULL;
+	status = efax_send_class(sm, opt, files, &log);
+	if (status != 0)
+		g_error("efax %s exited %d:\n%s", opt, status, log);
+	/* efax checks the modem's pace (a modem that takes data too fast fails flow control) */
+	g_assert_null(strstr(log, "flow control did not work"));
+	hk_assert_contains(log, "done, returning 0");
+	class2_check(sm, n);
+}
+
+static void
+test_efax_class2(void)
+{
+	efax_class2("2", "-o2", 2);
+}
+
+static void
+test_efax_class20(void)
+{
+	efax_class2("2.0", "-o0", 1);
+}
+
+/* The pages as raw G3 (efix), the format mgetty's sendfax sends. */
+static char *
+g3_page(guint i)
+{
+	g_autofree char *name = g_strdup_printf("page%u.g3", i + 1);
+	char *g3 = g_build_filename(w.dir, name, NULL);
+
+	if (!g_file_test(g3, G_FILE_TEST_EXISTS))
+		hk_test_run_ok("efix",
+		               (const char *[]){"efix", "-ofax", "-n", g3, w.pages[i], NULL});
+	return g3;
+}
+
+/* sendfax wants its device under /dev: the pty itself, which the link points at. */
+static void
+sendfax_class2(const char *fclass, guint n)
+{
+	const char *extra[] = {"--calls", "1", "--class", fclass, NULL};
+	g_autoptr(Softmodem) sm = softmodem_start(extra);
+	g_autofree char *tty = g_file_read_link(sm->link, NULL);
+	g_autofree char *g3_1 = g3_page(0);
+	g_autofree char *g3_2 = g3_page(1);
+	const char *argv[] = {"timeout", "150",  "sendfax", "-v", "-l",
+	                      tty,       NUMBER, g3_1,      g3_2, NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+	int status;
+
+	g_assert_nonnull(tty);
+	g_assert_true(g_str_has_prefix(tty, "/dev/"));
+	if (n == 1)
+		argv[8] = NULL;
+	status = hk_test_runv(NULL, &out, &err, argv);
+	if (status != 0)
+		g_error("sendfax exited %d:\n%s%s", status, out, err);
+	class2_check(sm, n);
+}
+
+static void
+test_sendfax_class2(void)
+{
+	sendfax_class2("2", 2);
+}
+
+static void
+test_sendfax_class20(void)
+{
+	sendfax_class2("2.0", 1);
+}
+
+/* Busy in Class 2.0: efax hears BUSY after the dial, as from any modem */
+static void
+test_class20_busy(void)
+{
+	const char *extra[] = {"--class", "2.0", "--answer", "busy", NULL};
+	g_autoptr(Softmodem) sm = softmodem_start(extra);
+	const char *files[] = {w.pages[0], NULL};
+	g_autofree char *log = NULL;
+
+	g_assert_cmpint(efax_send_class(sm, "-o0", files, &log), ==, 1);
+	hk_assert_contains(log, "[<CR><LF>BUSY<CR><LF>]");
+	softmodem_stop(sm);
+}
+
+/* The far end hangs up during page 2 of 3: the Class 2 modem reports +FHNG:52 (no
+ * response to MPS), which efax explains as a phase D hang-up. */
+static void
+test_class2_hangup_mid_page(void)
+{
+	const char *extra[] = {"--class", "2", "--hangup-after", "1", NULL};
+	g_autoptr(Softmodem) sm = softmodem_start(extra);
+	const char *files[] = {w.pages[0], w.pages[1], w.pages[2], NULL};
+	g_autofree char *log = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	g_assert_cmpint(efax_send_class(sm, "-o2", files, &log), !=, 0);
+	hk_assert_contains(log, "+FHNG:52");
+	hk_assert_contains(log, "No response to MPS repeated 3 times");
+	wait_report(sm);
+	softmodem_stop(sm);
+	lines = report_lines(sm);
+	g_assert_cmpuint(g_strv_length(lines), ==, 1);
+	hk_assert_contains(lines[0], "\"result\":\"failed\",\"pages\":1,");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -420,6 +601,12 @@ main(int argc, char **argv)
 	g_test_add_func("/softmodem/efax/busy-noanswer", test_busy_noanswer);
 	g_test_add_func("/softmodem/efax/hangup-mid-page", test_hangup_mid_page);
 	g_test_add_func("/softmodem/efax/silent", test_silent);
+	g_test_add_func("/softmodem/class2/efax", test_efax_class2);
+	g_test_add_func("/softmodem/class2/sendfax", test_sendfax_class2);
+	g_test_add_func("/softmodem/class2/hangup-mid-page", test_class2_hangup_mid_page);
+	g_test_add_func("/softmodem/class2.0/efax", test_efax_class20);
+	g_test_add_func("/softmodem/class2.0/sendfax", test_sendfax_class20);
+	g_test_add_func("/softmodem/class2.0/busy", test_class20_busy);
 	status = g_test_run();
 	if (status == 0)
 		hk_test_remove_tree(w.dir);
