@@ -1,7 +1,7 @@
 /*
  * test-fax-modem: the `modem` fax plugin (hanko-fax-modem.so) against hk-softmodem, a soft
- * Class 1 modem (spandsp's T.31) on a pty whose calls reach a spandsp fax terminal over a
- * simulated line in real time.
+ * Class 1 modem (spandsp's T.31), or its Class 2 / 2.0 modem (T.30 by spandsp), on a pty
+ * whose calls reach a spandsp fax terminal over a simulated line in real time.
  *
  * Each test starts its own hk-softmodem in a temporary directory, loads the plugin with
  * fax_plugin_load() and a FaxPluginHost of its own, and sends pages rendered by the fax
@@ -421,10 +421,26 @@ assert_lock_released(Fixture *fx)
 
 /* ----- the scenarios ----- */
 
+/* A modem class and what the call must have used. */
+typedef struct {
+	const char *fclass;      /* [fax.modem] class */
+	const char *softmodem;   /* hk-softmodem --class; NULL: 1 */
+	gboolean far_ecm;        /* the far terminal offers ECM */
+	const char *result_tail; /* the end of the result text */
+	const char *report;      /* in the softmodem's report line */
+} ClassCase;
+
+static const ClassCase class1 = {"auto", NULL, FALSE, "ECM off", "\"result\":\"ok\""};
+
 static void
-send_and_check(Fixture *fx, guint pages)
+send_and_check(Fixture *fx, guint pages, const ClassCase *cc)
 {
-	const char *const extra[] = {"--calls", "1", NULL};
+	const char *const extra[] = {"--calls",
+	                             "1",
+	                             cc->softmodem ? "--class" : NULL,
+	                             cc->softmodem,
+	                             cc->far_ecm ? "--ecm" : NULL,
+	                             NULL};
 	FaxSendResult result;
 	Progress progress = {0};
 	g_autofree char *report = NULL;
@@ -433,15 +449,16 @@ send_and_check(Fixture *fx, guint pages)
 
 	render_pages(fx->tiff, pages);
 	softmodem_start(fx, extra);
+	conf_set(fx, "class", cc->fclass);
 	plugin_open(fx);
 	send_pages(fx, pages, &progress, &result);
 	g_assert_cmpint(result.code, ==, FAX_RESULT_OK);
 	g_assert_cmpuint(result.pages_sent, ==, pages);
 	expect = g_strdup_printf("sent %u page%s in ", pages, pages == 1 ? "" : "s");
 	g_assert_true(g_str_has_prefix(result.text, expect));
-	/* rate, coding and ECM are told: spandsp's T.31 has no fast HDLC, so no ECM */
+	/* rate, coding and ECM are told: spandsp's T.31 has no fast HDLC, so no ECM there */
 	g_assert_nonnull(strstr(result.text, " bps, "));
-	g_assert_nonnull(strstr(result.text, "ECM off"));
+	g_assert_true(g_str_has_suffix(result.text, cc->result_tail));
 	for (guint i = 1; i <= pages; i++)
 		g_string_append_printf(phases, " P%u/%u", i, pages);
 	g_string_append(phases, " H");
@@ -450,7 +467,9 @@ send_and_check(Fixture *fx, guint pages)
 	/* the far end agrees */
 	softmodem_wait_exit(fx);
 	report = report_text(fx);
+	g_test_message("report: %s", report);
 	g_assert_nonnull(strstr(report, "\"result\":\"ok\""));
+	g_assert_nonnull(strstr(report, cc->report));
 	assert_lock_released(fx);
 	g_free(result.text);
 	progress_clear(&progress);
@@ -459,13 +478,42 @@ send_and_check(Fixture *fx, guint pages)
 static void
 test_one_page(Fixture *fx, gconstpointer data)
 {
-	send_and_check(fx, 1);
+	send_and_check(fx, 1, &class1);
 }
 
 static void
 test_three_pages(Fixture *fx, gconstpointer data)
 {
-	send_and_check(fx, 3);
+	send_and_check(fx, 3, &class1);
+}
+
+/* Class 2: the modem runs T.30; the plugin asks for MR at most, without ECM */
+static void
+test_class2_pages(Fixture *fx, gconstpointer data)
+{
+	static const ClassCase cc = {"2", "2", TRUE, "MR, ECM off",
+	                             "\"coding\":\"MR\",\"line_samples\""};
+
+	send_and_check(fx, 2, &cc);
+}
+
+/* Class 2.0 against a far end with ECM: MMR with error correction, end to end */
+static void
+test_class20_ecm_mmr(Fixture *fx, gconstpointer data)
+{
+	static const ClassCase cc = {"2.0", "2.0", TRUE, "MMR, ECM on",
+	                             "\"coding\":\"MMR\",\"line_samples\""};
+
+	send_and_check(fx, 2, &cc);
+}
+
+/* Class 2.0, the far end without ECM: MR, and auto picks 2.0 from +FCLASS=? */
+static void
+test_class20_auto(Fixture *fx, gconstpointer data)
+{
+	static const ClassCase cc = {"auto", "2.0", FALSE, "MR, ECM off", "\"ecm\":false"};
+
+	send_and_check(fx, 1, &cc);
 }
 
 static void
@@ -583,6 +631,30 @@ test_hangup_mid_page(Fixture *fx, gconstpointer data)
 	progress_clear(&progress);
 }
 
+/* Class 2.0: the far end hangs up during the last page; the modem's hang-up code says why */
+static void
+test_class20_hangup_mid_page(Fixture *fx, gconstpointer data)
+{
+	const char *const extra[] = {"--class", "2.0", "--hangup-after", "1", NULL};
+	FaxSendResult result;
+	Progress progress = {0};
+
+	render_pages(fx->tiff, 2);
+	softmodem_start(fx, extra);
+	conf_set(fx, "class", "2.0");
+	plugin_open(fx);
+	send_pages(fx, 2, &progress, &result);
+	g_assert_cmpint(result.code, ==, FAX_RESULT_FAILED);
+	g_assert_cmpuint(result.pages_sent, ==, 1);
+	g_assert_cmpstr(result.text, ==,
+	                "ending a page: hang-up code 54 (no response to EOP repeated three "
+	                "times), after 1 of 2 pages");
+	g_assert_true(g_str_has_prefix(progress.phases->str, "D N P1/2 P2/2"));
+	assert_lock_released(fx);
+	g_free(result.text);
+	progress_clear(&progress);
+}
+
 static void
 test_cancel(Fixture *fx, gconstpointer data)
 {
@@ -635,6 +707,14 @@ main(int argc, char **argv)
 	           fixture_tear_down);
 	g_test_add("/fax-modem/three-pages", Fixture, NULL, fixture_set_up, test_three_pages,
 	           fixture_tear_down);
+	g_test_add("/fax-modem/class2/two-pages", Fixture, NULL, fixture_set_up, test_class2_pages,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/class2.0/ecm-mmr", Fixture, NULL, fixture_set_up,
+	           test_class20_ecm_mmr, fixture_tear_down);
+	g_test_add("/fax-modem/class2.0/auto", Fixture, NULL, fixture_set_up, test_class20_auto,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/class2.0/hangup-mid-page", Fixture, NULL, fixture_set_up,
+	           test_class20_hangup_mid_page, fixture_tear_down);
 	g_test_add("/fax-modem/hangup-mid-page", Fixture, NULL, fixture_set_up,
 	           test_hangup_mid_page, fixture_tear_down);
 	g_test_add("/fax-modem/cancel", Fixture, NULL, fixture_set_up, test_cancel,
