@@ -46,6 +46,7 @@ typedef struct {
 	gboolean interruptible;
 	gboolean frh_pending; /* +FRH sent, its CONNECT not yet seen: the modem listens */
 	gboolean tcf_next;    /* a DCS went out: the next fast data is the training check */
+	gboolean dcn_queued;  /* our DCN is among the frames: the call ends after it */
 	/* the clock of T.30's timers */
 	gint64 clock_us;
 	gint64 clock_rest; /* microseconds not yet given as samples, times 8000 */
@@ -95,6 +96,8 @@ send_hdlc(void *user_data, const uint8_t msg[], int len)
 
 	if (msg != NULL && len > 0)
 		g_byte_array_append(frame, msg, (guint)len);
+	if (len >= 3 && (msg[2] & 0xfe) == T30_DCN)
+		c->dcn_queued = TRUE;
 	g_queue_push_tail(&c->frames, frame);
 }
 
@@ -620,6 +623,12 @@ class1_step(Class1 *c)
 	}
 	if (!g_queue_is_empty(&c->frames))
 		return class1_tx_step(c);
+	if (c->tx_pending && c->tx_type == T30_MODEM_PAUSE && c->dcn_queued && !c->carrier) {
+		/* T.30's final pause lets a DCN drain from buffers downstream; the modem's OK
+		 * after the frame said it is on the line: end the call now, as efax does */
+		t30_terminate(c->t30);
+		return !c->finished;
+	}
 	if (c->tx_pending && c->tx_type == T30_MODEM_PAUSE)
 		return pause_tx(c);
 	if (c->tx_pending)
