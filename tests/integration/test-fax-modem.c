@@ -15,6 +15,7 @@
 #include "fax-plugin.h"
 #include "fax-render.h"
 #include "hk-test-certd.h"
+#include "hk-test-faxhost.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,65 +40,15 @@ typedef struct {
 	char *report; /* one JSON line per call */
 	char *tiff;   /* the pages we send */
 	GPid softmodem;
-	GHashTable *conf; /* [fax.modem] as the host gives it */
-	FaxPluginHost host;
-	const FaxPlugin *plugin;
-	gpointer self;
+	HkTestFaxHost fh; /* the plugin and its [fax.modem] */
 } Fixture;
 
-/* ----- the host: [fax.modem] from a hash table ----- */
-
-static const char *
-host_string(const FaxPluginHost *host, const char *key)
-{
-	const char *value = g_hash_table_lookup(host->host_data, key);
-
-	if (value == NULL)
-		g_error("the plugin asked for [fax.modem] %s, which the test does not set", key);
-	return value;
-}
-
-static gint64
-host_int(const FaxPluginHost *host, const char *key)
-{
-	return g_ascii_strtoll(host_string(host, key), NULL, 10);
-}
-
-static gboolean
-host_bool(const FaxPluginHost *host, const char *key)
-{
-	return strcmp(host_string(host, key), "yes") == 0;
-}
+/* ----- the plugin ----- */
 
 static void
 conf_set(Fixture *fx, const char *key, const char *value)
 {
-	g_hash_table_replace(fx->conf, g_strdup(key), g_strdup(value));
-}
-
-/* The defaults of milter-config.c, short timeouts, and the softmodem's pty. */
-static void
-conf_defaults(Fixture *fx)
-{
-	static const char *const defaults[][2] = {
-	        {"speed", "19200"},
-	        {"flow", "none"},
-	        {"init", "ATZ"},
-	        {"reset", "ATZ"},
-	        {"class", "auto"},
-	        {"dial_command", "ATDT"},
-	        {"command_timeout", "3000"},
-	        {"answer_timeout", "30000"},
-	        {"page_timeout", "180000"},
-	        {"station_id", "HANKO TEST"},
-	        {"ecm", "yes"},
-	        {"max_rate", "14400"},
-	};
-
-	for (gsize i = 0; i < G_N_ELEMENTS(defaults); i++)
-		conf_set(fx, defaults[i][0], defaults[i][1]);
-	conf_set(fx, "device", fx->tty);
-	conf_set(fx, "lock_dir", fx->dir);
+	hk_test_faxhost_set(&fx->fh, key, value);
 }
 
 static void
@@ -105,22 +56,10 @@ plugin_open(Fixture *fx)
 {
 	g_autoptr(GError) error = NULL;
 
-	fx->plugin = fax_plugin_load("modem", PLUGIN_DIR, &error);
+	g_assert_true(hk_test_faxhost_open(&fx->fh, PLUGIN_DIR, &error));
 	g_assert_no_error(error);
-	g_assert_nonnull(fx->plugin);
-	g_assert_cmpstr(fx->plugin->name, ==, "modem");
-	g_assert_cmpuint(fx->plugin->api_version, ==, FAX_PLUGIN_API_VERSION);
-	fx->host = (FaxPluginHost){
-	        .section = "fax.modem",
-	        .get_string = host_string,
-	        .get_int = host_int,
-	        .get_bool = host_bool,
-	        .get_duration_ms = host_int,
-	        .host_data = fx->conf,
-	};
-	fx->self = fx->plugin->open(&fx->host, &error);
-	g_assert_no_error(error);
-	g_assert_nonnull(fx->self);
+	g_assert_cmpstr(fx->fh.plugin->name, ==, "modem");
+	g_assert_cmpuint(fx->fh.plugin->api_version, ==, FAX_PLUGIN_API_VERSION);
 }
 
 /* ----- the pages ----- */
@@ -312,21 +251,18 @@ fixture_set_up(Fixture *fx, gconstpointer data)
 	fx->report = g_build_filename(fx->dir, "report.jsonl", NULL);
 	fx->tiff = g_build_filename(fx->dir, "pages.tif", NULL);
 	g_assert_cmpint(g_mkdir(fx->rx_dir, 0700), ==, 0);
-	fx->conf = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	conf_defaults(fx);
+	hk_test_faxhost_init(&fx->fh, fx->tty, fx->dir, "HANKO TEST");
 }
 
 static void
 fixture_tear_down(Fixture *fx, gconstpointer data)
 {
-	if (fx->self != NULL)
-		fx->plugin->close(fx->self);
+	hk_test_faxhost_clear(&fx->fh);
 	hk_test_kill(&fx->softmodem, SIGTERM);
 	if (fx->dir != NULL && !hk_test_keep_files())
 		hk_test_remove_tree(fx->dir);
 	else if (fx->dir != NULL)
 		g_test_message("files kept in %s", fx->dir);
-	g_clear_pointer(&fx->conf, g_hash_table_unref);
 	g_free(fx->dir);
 	g_free(fx->tty);
 	g_free(fx->rx_dir);
@@ -351,7 +287,7 @@ cancel_later(gpointer data)
 
 	g_usleep(CANCEL_DELAY_US);
 	p->canceled_at = g_get_monotonic_time();
-	p->fx->plugin->cancel(p->fx->self);
+	p->fx->fh.plugin->cancel(p->fx->fh.self);
 	return NULL;
 }
 
@@ -389,7 +325,7 @@ send_pages(Fixture *fx, guint pages, Progress *progress, FaxSendResult *result)
 	progress->phases = g_string_new(NULL);
 	progress->fx = fx;
 	memset(result, 0, sizeof(*result));
-	fx->plugin->send(fx->self, &request, on_progress, progress, result);
+	fx->fh.plugin->send(fx->fh.self, &request, on_progress, progress, result);
 	if (progress->canceler != NULL)
 		g_thread_join(progress->canceler);
 	g_test_message("result %d, %u pages: %s; progress %s", result->code, result->pages_sent,
