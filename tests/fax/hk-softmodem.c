@@ -209,7 +209,7 @@ run(Softmodem *sm, int sigfd)
 		now = g_get_monotonic_time();
 		for (; now >= next && burst < SM_MAX_BURST && !sm_finished(sm); burst++) {
 			sm_tick(sm);
-			next += SM_TICK_US;
+			next += SM_TICK_US + sm_take_stopped_us(sm);
 		}
 		if (now - next > SM_RESYNC_US) {
 			g_printerr("hk-softmodem: %" G_GINT64_FORMAT " ms behind real time\n",

@@ -82,6 +82,7 @@ struct Softmodem {
 	int fax_status;
 	t30_stats_t fax_stats;
 	gint64 far_gone_at; /* 0: not planned */
+	gint64 stopped_us;  /* wall time the line stood still for a Class 2 DTE, not yet taken */
 	gboolean cut_armed; /* --hangup-after: the page to cut has begun */
 	int cut_length;
 };
@@ -171,7 +172,8 @@ c2_wait_dte(gpointer data)
 {
 	SmPort *port = data;
 	int stop_fd = port->sm->cfg.stop_fd;
-	gint64 deadline = g_get_monotonic_time() + SM_DTE_WAIT_MS * 1000;
+	gint64 start = g_get_monotonic_time();
+	gint64 deadline = start + SM_DTE_WAIT_MS * 1000;
 
 	while (sm_class2_waiting(port->c2)) {
 		gboolean room = sm_class2_room(port->c2) > 0;
@@ -203,6 +205,7 @@ c2_wait_dte(gpointer data)
 		}
 	}
 	sm_pty_flush(&port->pty);
+	port->sm->stopped_us += g_get_monotonic_time() - start;
 }
 
 /* ----- the near modem, whichever it is ----- */
@@ -773,6 +776,15 @@ sm_tick(Softmodem *sm)
 	sm_pty_flush(&sm->near.pty);
 	if (sm->has_far)
 		sm_pty_flush(&sm->far.pty);
+}
+
+gint64
+sm_take_stopped_us(Softmodem *sm)
+{
+	gint64 us = sm->stopped_us;
+
+	sm->stopped_us = 0;
+	return us;
 }
 
 /* After the last call the programs get to say ATH and close the devices (or 3 s). */

@@ -91,6 +91,9 @@ int sm_poll_fds(Softmodem *sm, struct pollfd *fds);
 void sm_poll_done(Softmodem *sm, const struct pollfd *fds, int n);
 /* One 20 ms chunk of line time. */
 void sm_tick(Softmodem *sm);
+/* The wall time the line stood still (a Class 2 modem waiting for its DTE) since the
+ * last call: the real-time schedule moves on by as much. */
+gint64 sm_take_stopped_us(Softmodem *sm);
 /* TRUE once --calls N calls have finished. */
 gboolean sm_finished(Softmodem *sm);
 
