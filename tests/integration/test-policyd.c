@@ -346,11 +346,18 @@ ask(int fd, const char *fp, const char *sender, const char *tls)
 	return read_reply(fd);
 }
 
+/* policyd writes the lines of one main-loop iteration when the loop goes back to wait,
+ * which can be just after the answer that iteration sent has reached us. */
 static void
 assert_log_has(Fixture *fx, const char *needle)
 {
 	g_autofree char *log = policyd_log(fx);
 
+	for (int i = 0; i < 100 && strstr(log, needle) == NULL; i++) {
+		g_usleep(20 * 1000);
+		g_free(log);
+		log = policyd_log(fx);
+	}
 	hk_assert_contains(log, needle);
 }
 
