@@ -684,7 +684,7 @@ static const char *const benign[] = {
         "FPR",     "FAP",   "FCT",    "FREL",    "FSPL",   "FLPL", "FCIG", "FNS",    "FPI",
         "FPA",     "FSA",   "FPW",    "FCTCRTY", "FRY",    "FMS",  "FBS",  "FND",    "FEA",
         "FFC",     "FIP",   "FBU",    "FCRC",    "FHS",    "FHNG", "FPTS", "FPS",    "FBADLIN",
-        "FBADMUL", "FLNFC", "FRQ",    "FSP",     "FPN",    "FLP",  "FAR",  "FDD",    NULL,
+        "FBADMUL", "FRQ",   "FSP",    "FPN",     "FLP",    "FAR",  "FDD",  NULL,
 };
 
 static gboolean
