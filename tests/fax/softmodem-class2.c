@@ -16,9 +16,10 @@
  * this modem reported, is decoded (spandsp's T.4 decoder) and handed to T.30, which sends
  * it coded as it negotiated: the same, as +FDCS is read off T.30's own choice.
  *
- * Not emulated: receiving (+FDR, ATA), EOM (+FET=1, DLE ;), polling, RTN (the simulated
- * line never garbles a page), and flow control (the modem buffers a whole page, so it
- * never sends XOFF; Class 2 gets its XON after CONNECT).
+ * Page data is taken from the DTE at the line's rate plus a small buffer, as a modem's
+ * buffer drains (the pty holds the DTE back: no XOFF is sent; Class 2 gets its XON after
+ * CONNECT). Not emulated: receiving (+FDR, ATA), EOM (+FET=1, DLE ;), polling, RTN (the
+ * simulated line never garbles a page).
  *
  * Talks to: spandsp (T.30, modems, T.4 codec, through private structures of 0.0.6 where
  * T.30 has no API: the far DIS, the negotiated modem and coding, T.4's page source), the
@@ -56,7 +57,6 @@
 #define HNG_DCS_UNANSWER 25
 #define HNG_NO_TRAIN     27
 #define HNG_IMAGE_FORMAT 41
-#define HNG_UNDERFLOW    43
 #define HNG_PHASE_D      50
 #define HNG_MPS_UNANSWER 52
 #define HNG_EOP_UNANSWER 54
@@ -65,7 +65,7 @@ typedef enum {
 	C2_IDLE,    /* on hook, command mode */
 	C2_DIALING, /* ATD: the line rings */
 	C2_CALL,    /* connected: T.30 runs, or waits for the DTE */
-	C2_HANGING, /* T.30 ended: the line is told at the next chunk */
+	C2_HANGING, /* T.30 is being freed: its phase E is ours, not the call's */
 } C2State;
 
 typedef enum {
@@ -84,9 +84,8 @@ struct SmClass2 {
 	gboolean echo;
 	gboolean numeric; /* V0 */
 	gboolean quiet;   /* Q1 */
-	gboolean v20;     /* +FCLASS=2.0 rather than 2 */
-	gboolean is_v20;  /* a Class 2.0 modem (+FCLASS=? 0,2.0), else Class 2 (0,2) */
-	int fclass;       /* 0, 2 */
+	gboolean v20;     /* a Class 2.0 modem (+FCLASS=? 0,2.0), else Class 2 (0,2) */
+	int fclass;       /* 0, or 2 for the modem's fax class (2 or 2.0) */
 	char lid[C2_ID_MAX + 1];
 	int cap[C2_MAX_PARAMS];
 	int session[C2_MAX_PARAMS];
@@ -110,6 +109,7 @@ struct SmClass2 {
 	gboolean need_reader; /* T.30 opened page 1: give T.4 the row reader */
 	TIFF *next;           /* page 2 onwards, read row by row */
 	guint32 next_row;
+	guint32 next_rows;
 	int kill_code; /* >= 0: end the call at the next chunk with this code */
 	gboolean told_end;
 };
@@ -314,6 +314,13 @@ negotiated(SmClass2 *c2, int *p)
 	p[7] = p[4] == 3 ? 0 : caps[7];
 }
 
+/* BR of +FDCS in bit/s: 0 2400, 1 4800 ... 5 14400 */
+static int
+dcs_bit_rate(const SmClass2 *c2)
+{
+	return (c2->dcs[1] + 1) * 2400;
+}
+
 /* ----- the call's T.30 ----- */
 
 static int
@@ -377,12 +384,9 @@ static int
 read_row(void *user_data, uint8_t buf[], size_t len)
 {
 	SmClass2 *c2 = user_data;
-	guint32 rows = 0;
 
-	if (c2->next == NULL)
-		return 0;
-	TIFFGetField(c2->next, TIFFTAG_IMAGELENGTH, &rows);
-	if (c2->next_row >= rows || (size_t)TIFFScanlineSize(c2->next) > len)
+	if (c2->next == NULL || c2->next_row >= c2->next_rows ||
+	    (size_t)TIFFScanlineSize(c2->next) > len)
 		return 0;
 	if (TIFFReadScanline(c2->next, buf, c2->next_row++, 0) != 1)
 		return -1;
@@ -503,6 +507,9 @@ on_phase_d(t30_state_t *t30, void *user_data, int fcf)
 	path = page_path(c2, c2->pages_in);
 	c2->next = TIFFOpen(path, "r");
 	c2->next_row = 0;
+	c2->next_rows = 0;
+	if (c2->next != NULL)
+		TIFFGetField(c2->next, TIFFTAG_IMAGELENGTH, &c2->next_rows);
 	set_more_pages(c2);
 	return 0;
 }
@@ -613,22 +620,28 @@ end_call(SmClass2 *c2, int code, gboolean tell_line)
 
 /* ----- page data from the DTE ----- */
 
+/* What follows the page (Class 2: +FET=n; 2.0: the DLE code after the data): the wait for
+ * the DTE is over, the far end's verdict is due. */
+static void
+set_ppm(SmClass2 *c2, int ppm)
+{
+	c2->ppm = ppm;
+	c2->pending = C2_PEND_PAGE;
+	if (ppm == C2_PPM_EOM) {
+		c2_log(c2, "EOM is not emulated");
+		kill_call(c2, HNG_PHASE_D);
+	}
+}
+
 static void
 page_ends(SmClass2 *c2, int ppm)
 {
 	c2->data_mode = FALSE;
 	c2->pages_in++;
-	if (c2->v20) {
-		c2->ppm = ppm;
-		c2->pending = C2_PEND_PAGE;
-	} else {
-		/* Class 2: OK now, and +FET says what follows */
-		dte_result(c2, "OK");
-	}
-	if (c2->ppm == C2_PPM_EOM) {
-		c2_log(c2, "EOM is not emulated");
-		kill_call(c2, HNG_PHASE_D);
-	}
+	if (c2->v20)
+		set_ppm(c2, ppm);
+	else
+		dte_result(c2, "OK"); /* Class 2: OK now, and +FET says what follows */
 }
 
 static void
@@ -719,7 +732,7 @@ cmd_fclass(SmClass2 *c2, C2Query q, const char *value)
 {
 	switch (q) {
 	case Q_TEST:
-		dte_info(c2, c2->is_v20 ? "0,2.0" : "0,2");
+		dte_info(c2, c2->v20 ? "0,2.0" : "0,2");
 		return TRUE;
 	case Q_READ:
 		dte_info(c2, "%s", c2->fclass == 0 ? "0" : c2->v20 ? "2.0" : "2");
@@ -729,9 +742,8 @@ cmd_fclass(SmClass2 *c2, C2Query q, const char *value)
 			c2->fclass = 0;
 			return TRUE;
 		}
-		if (strcmp(value, c2->is_v20 ? "2.0" : "2") == 0) {
+		if (strcmp(value, c2->v20 ? "2.0" : "2") == 0) {
 			c2->fclass = 2;
-			c2->v20 = c2->is_v20;
 			return TRUE;
 		}
 		return FALSE;
@@ -865,12 +877,7 @@ cmd_fet(SmClass2 *c2, C2Query q, const char *value)
 	if (q != Q_SET || c2->v20 || c2->state != C2_CALL || !c2->waiting || c2->pages_in == 0 ||
 	    strlen(value) != 1 || value[0] < '0' || value[0] > '2')
 		return FALSE;
-	c2->ppm = value[0] - '0';
-	c2->pending = C2_PEND_PAGE;
-	if (c2->ppm == C2_PPM_EOM) {
-		c2_log(c2, "EOM is not emulated");
-		kill_call(c2, HNG_PHASE_D);
-	}
+	set_ppm(c2, value[0] - '0');
 	return TRUE;
 }
 
@@ -918,7 +925,6 @@ reset_modem(SmClass2 *c2)
 	c2->numeric = FALSE;
 	c2->quiet = FALSE;
 	c2->fclass = 0;
-	c2->v20 = FALSE;
 	c2->bor = 0;
 	c2->lid[0] = '\0';
 	memcpy(c2->cap, c2_defaults, sizeof(c2->cap));
@@ -1107,7 +1113,7 @@ sm_class2_room(SmClass2 *c2)
 	if (!c2->data_mode)
 		return G_MAXSIZE;
 	elapsed = g_get_monotonic_time() - c2->data_start;
-	allowed = C2_BUFFER + elapsed * ((c2->dcs[1] + 1) * 2400 / 8) / G_USEC_PER_SEC;
+	allowed = C2_BUFFER + elapsed * (dcs_bit_rate(c2) / 8) / G_USEC_PER_SEC;
 	return allowed > (gint64)c2->data_taken ? (size_t)(allowed - (gint64)c2->data_taken) : 0;
 }
 
@@ -1204,13 +1210,13 @@ sm_class2_call_event(SmClass2 *c2, int event)
 }
 
 gboolean
-sm_class2_dcs(SmClass2 *c2, int *df, int *ec, int *br)
+sm_class2_dcs(SmClass2 *c2, int *encoding, gboolean *ecm, int *bit_rate)
 {
 	if (!c2->dcs_told)
 		return FALSE;
-	*df = c2->dcs[4];
-	*ec = c2->dcs[5];
-	*br = c2->dcs[1];
+	*encoding = encoding_of(c2->dcs[4]);
+	*ecm = c2->dcs[5] > 0;
+	*bit_rate = dcs_bit_rate(c2);
 	return TRUE;
 }
 
@@ -1219,7 +1225,7 @@ sm_class2_new(const SmClass2Host *host, gboolean v20, const char *work_dir, gboo
 {
 	SmClass2 *c2 = g_new0(SmClass2, 1);
 
-	c2->is_v20 = v20;
+	c2->v20 = v20;
 	c2->host = *host;
 	c2->work_dir = g_strdup(work_dir);
 	c2->verbose = verbose;

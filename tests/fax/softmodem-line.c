@@ -197,7 +197,7 @@ c2_wait_dte(gpointer data)
 		}
 		if (fds[0].revents & POLLOUT)
 			sm_pty_flush(&port->pty);
-		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) || room)
+		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
 			read_dte(port);
 		if (!port->pty.dte_open) {
 			sm_class2_abort_wait(port->c2);
@@ -364,18 +364,20 @@ coding_name(int encoding)
 /* Class 2: did the line carry what +FDCS/+FCS told the DTE? (It is read off T.30's own
  * choice, so a difference is a bug of the emulator, and the call is reported as such.) */
 static gboolean
-class2_told_the_truth(Softmodem *sm, const SmReport *r)
+class2_told_the_truth(Softmodem *sm)
 {
-	static const char *const codings[] = {"MH", "MR", "", "MMR"};
-	int df, ec, br;
+	const t30_stats_t *line = &sm->fax_stats;
+	int encoding, bit_rate;
+	gboolean ecm;
 
-	if (sm->near.c2 == NULL || !sm_class2_dcs(sm->near.c2, &df, &ec, &br))
+	if (sm->near.c2 == NULL || !sm_class2_dcs(sm->near.c2, &encoding, &ecm, &bit_rate))
 		return TRUE;
-	if (df >= 0 && df <= 3 && strcmp(codings[df], r->coding) == 0 && (ec > 0) == r->ecm &&
-	    (br + 1) * 2400 >= r->rate)
+	if (encoding == line->encoding && ecm == (line->error_correcting_mode != 0) &&
+	    bit_rate >= line->bit_rate)
 		return TRUE;
-	sm_log(sm, "Class 2 said DF=%d EC=%d BR=%d, the line carried %s, ECM %s, %d bps", df, ec,
-	       br, r->coding, r->ecm ? "on" : "off", r->rate);
+	sm_log(sm, "Class 2 said %s, ECM %s, %d bps; the line carried %s, ECM %s, %d bps",
+	       coding_name(encoding), ecm ? "on" : "off", bit_rate, coding_name(line->encoding),
+	       line->error_correcting_mode ? "on" : "off", line->bit_rate);
 	return FALSE;
 }
 
@@ -399,7 +401,7 @@ end_call(Softmodem *sm, const char *result, const char *text)
 		r.t30_status = sm->fax_status;
 		r.t30_text = t30_completion_code_to_str(sm->fax_status);
 		r.result = sm->fax_status == T30_ERR_OK && r.pages > 0 ? "ok" : "failed";
-		if (r.pages > 0 && !class2_told_the_truth(sm, &r))
+		if (r.pages > 0 && !class2_told_the_truth(sm))
 			r.result = "fdcs-mismatch";
 		fax_free(sm->fax);
 		sm->fax = NULL;

@@ -122,8 +122,9 @@ void sm_class2_call_event(SmClass2 *c2, int event);
 gboolean sm_class2_waiting(SmClass2 *c2);
 /* The DTE went away or the harness stops: the call ends after the wait. */
 void sm_class2_abort_wait(SmClass2 *c2);
-/* What +FDCS/+FCS told the DTE of the last call (coding, ECM, rate codes); FALSE: nothing. */
-gboolean sm_class2_dcs(SmClass2 *c2, int *df, int *ec, int *br);
+/* What +FDCS/+FCS told the DTE of the last call: T.4 coding (T4_COMPRESSION_*), ECM, the
+ * signalling rate in bit/s; FALSE when it told nothing. */
+gboolean sm_class2_dcs(SmClass2 *c2, int *encoding, gboolean *ecm, int *bit_rate);
 
 /* softmodem-report.c */
 typedef struct {
