@@ -259,6 +259,22 @@ assert_same_pages(const char *source, const char *const *received, guint n)
 
 /* ----- tests ----- */
 
+/* The first n (1 or 2) source pages as one file, to compare a received fax with. */
+static char *
+first_pages(guint n)
+{
+	char *two = g_build_filename(w.dir, "first-two.tif", NULL);
+
+	if (n == 1) {
+		g_free(two);
+		return g_strdup(w.pages[0]);
+	}
+	if (!g_file_test(two, G_FILE_TEST_EXISTS))
+		hk_test_run_ok("tiffcp",
+		               (const char *[]){"tiffcp", w.pages[0], w.pages[1], two, NULL});
+	return two;
+}
+
 /* The one report line of a call that went through: its result, pages and line time. */
 static void
 assert_ok_report(Softmodem *sm, int pages)
@@ -322,7 +338,7 @@ test_far_modem(void)
 	const char *files[] = {w.pages[0], w.pages[1], NULL};
 	const char *rx_argv[] = {"efax", "-d", far, "-o1", "-v", "ewinchmr", "-r", prefix, NULL};
 	g_autofree char *log = NULL;
-	g_autofree char *two = g_build_filename(w.dir, "two.tif", NULL);
+	g_autofree char *two = NULL;
 	g_autoptr(GError) error = NULL;
 	GPid rx_pid = 0;
 	int rx_status = -1;
@@ -351,7 +367,7 @@ test_far_modem(void)
 	g_spawn_close_pid(rx_pid);
 	softmodem_stop(sm);
 	/* the first two pages of doc.tif, as one file, are what efax -r must have */
-	hk_test_run_ok("tiffcp", (const char *[]){"tiffcp", w.pages[0], w.pages[1], two, NULL});
+	two = first_pages(2);
 	assert_same_pages(two, (const char *[]){rx1, rx2}, 2);
 	{
 		g_auto(GStrv) lines = report_lines(sm);
@@ -438,22 +454,6 @@ assert_class2_report(Softmodem *sm, int pages)
 	g_assert_cmpuint(g_strv_length(lines), ==, 1);
 	hk_assert_contains(lines[0], expect);
 	hk_assert_contains(lines[0], ",\"rate\":14400,\"ecm\":false,\"t30_status\":0,");
-}
-
-/* The first n (1 or 2) source pages as one file, to compare a received fax with. */
-static char *
-first_pages(guint n)
-{
-	char *two = g_build_filename(w.dir, "first-two.tif", NULL);
-
-	if (n == 1) {
-		g_free(two);
-		return g_strdup(w.pages[0]);
-	}
-	if (!g_file_test(two, G_FILE_TEST_EXISTS))
-		hk_test_run_ok("tiffcp",
-		               (const char *[]){"tiffcp", w.pages[0], w.pages[1], two, NULL});
-	return two;
 }
 
 /* After a Class 2 program's fax of n pages: the harness's report, what arrived. */
