@@ -1,9 +1,10 @@
 /*
  * policyd-policy: the Postfix policy delegation listener (check_policy_service).
  *
- * Many connections in the GLib main loop, each with its own decoder and output buffer.
- * Postfix reuses a connection for request after request; a request whose answer needs
- * certd waits for it while the next ones are read, and replies leave in request order.
+ * Many connections in one epoll set (hk-poller), each with its own decoder and output
+ * buffer. Postfix reuses a connection for request after request; a request whose answer
+ * needs certd waits for it while the next ones are read, and replies leave in request
+ * order.
  * A malformed request is logged and its connection closed, as Postfix's own policy
  * servers do; Postfix then tempfails that transaction and opens a new connection.
  *
@@ -13,10 +14,9 @@
  */
 #include "policyd-server.h"
 #include "policyd-listen.h"
+#include "hk-poller.h"
 
 #include <errno.h>
-#include <gio/gio.h>
-#include <glib-unix.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,6 +30,7 @@
 struct _PolicydPolicy {
 	PolicydState *state;
 	PolicydListeners listeners;
+	HkPoller *poller;
 	GHashTable *conns; /* Conn* set */
 	guint max_connections;
 	gint64 last_refusal_log;
@@ -46,7 +47,7 @@ typedef struct {
 	GString *out;
 	gsize out_sent;
 	GQueue jobs; /* Job*, in arrival order */
-	guint in_source, out_source;
+	HkPollWatch *watch;
 	gboolean eof;
 	gboolean processing; /* inside conn_process(): replies decided now must not re-enter */
 } Conn;
@@ -122,18 +123,6 @@ conn_flush(Conn *conn)
 		return;
 	}
 	conn_settle(conn);
-}
-
-static gboolean
-on_writable(gint fd, GIOCondition cond, gpointer data)
-{
-	Conn *conn = data;
-
-	conn->out_source = 0;
-	conn_ref(conn);
-	conn_flush(conn);
-	conn_unref(conn);
-	return G_SOURCE_REMOVE;
 }
 
 /* ----- requests ----- */
@@ -220,41 +209,49 @@ conn_process(Conn *conn)
 	conn_settle(conn);
 }
 
-static gboolean
-on_readable(gint fd, GIOCondition cond, gpointer data)
+static void
+conn_read(Conn *conn)
 {
-	Conn *conn = data;
 	guint8 buf[READ_CHUNK];
-	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	ssize_t n = recv(conn->fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-		return G_SOURCE_CONTINUE;
-	conn_ref(conn);
+		return;
 	if (n <= 0) {
 		conn->eof = TRUE;
-		conn->in_source = 0;
 		if (n < 0)
 			g_debug("policy connection: recv: %s", g_strerror(errno));
 	} else {
 		g_byte_array_append(conn->in, buf, (guint)n);
 	}
 	conn_process(conn);
-	conn_unref(conn);
-	return n <= 0 ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
 
 static void
+on_conn_event(int fd, HkPollEvents events, gpointer data)
+{
+	Conn *conn = conn_ref(data);
+
+	if (events & HK_POLL_OUT)
+		conn_flush(conn);
+	/* an error or hang-up shows itself to recv() */
+	if (conn->policy != NULL && (events & (HK_POLL_IN | HK_POLL_ERR)) && conn_wants_input(conn))
+		conn_read(conn);
+	conn_unref(conn);
+}
+
+/* Waits for input while there is room for it, and for room to send while replies wait. */
+static void
 conn_update_watches(Conn *conn)
 {
-	gboolean want_in = conn_wants_input(conn);
+	HkPollEvents events =
+	        (conn_wants_input(conn) ? HK_POLL_IN : 0) | (conn->out->len > 0 ? HK_POLL_OUT : 0);
 
-	if (want_in && conn->in_source == 0)
-		conn->in_source =
-		        hk_fd_watch(conn->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, conn);
-	else if (!want_in)
-		g_clear_handle_id(&conn->in_source, g_source_remove);
-	if (conn->out->len > 0 && conn->out_source == 0)
-		conn->out_source = hk_fd_watch(conn->fd, G_IO_OUT, on_writable, conn);
+	if (!hk_poll_watch_set(conn->watch, events)) {
+		g_warning("policy client on fd %d: cannot watch the connection: %s; closing it",
+		          conn->fd, g_strerror(errno));
+		conn_close(conn);
+	}
 }
 
 static void
@@ -264,8 +261,7 @@ conn_close(Conn *conn)
 
 	if (conn->policy == NULL)
 		return;
-	g_clear_handle_id(&conn->in_source, g_source_remove);
-	g_clear_handle_id(&conn->out_source, g_source_remove);
+	g_clear_pointer(&conn->watch, hk_poll_watch_remove);
 	close(conn->fd);
 	conn->fd = -1;
 	/* the checks in flight hold their jobs: they end them when they are answered */
@@ -316,7 +312,12 @@ accept_one(int fd, gpointer data)
 	conn->out = g_string_sized_new(256);
 	g_queue_init(&conn->jobs);
 	g_hash_table_add(policy->conns, conn);
-	conn_update_watches(conn);
+	conn->watch = hk_poller_add(policy->poller, fd, HK_POLL_IN, on_conn_event, conn);
+	if (conn->watch == NULL) {
+		g_warning("policy: cannot watch a new connection: %s; closing it",
+		          g_strerror(errno));
+		conn_close(conn);
+	}
 }
 
 gboolean
@@ -336,11 +337,16 @@ policyd_policy_listen_fd(PolicydPolicy *policy, int fd, GError **error)
 }
 
 PolicydPolicy *
-policyd_policy_new(PolicydState *state)
+policyd_policy_new(PolicydState *state, GError **error)
 {
-	PolicydPolicy *policy = g_new0(PolicydPolicy, 1);
+	HkPoller *poller = hk_poller_new(error);
+	PolicydPolicy *policy;
 
+	if (poller == NULL)
+		return NULL;
+	policy = g_new0(PolicydPolicy, 1);
 	policy->state = state;
+	policy->poller = poller;
 	policyd_listeners_init(&policy->listeners, "policy", ACCEPTS_PER_WAKE, accept_one, policy);
 	policy->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
 	policy->max_connections = 1000;
@@ -372,5 +378,6 @@ policyd_policy_free(PolicydPolicy *policy)
 		conn_close(l->data);
 	g_list_free(conns);
 	g_hash_table_destroy(policy->conns);
+	hk_poller_free(policy->poller);
 	g_free(policy);
 }

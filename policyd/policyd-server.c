@@ -292,7 +292,11 @@ policyd_start(HkDaemon *daemon, GError **error)
 	state->certd = hk_ipc_async_new(
 	        hk_config_get_string(config, POLICYD_SECTION, POLICYD_CONF_CERTD_SOCKET));
 	state->cache = policyd_cache_new(state->certd, config);
-	state->policy = policyd_policy_new(state);
+	state->policy = policyd_policy_new(state, error);
+	if (state->policy == NULL) {
+		state_free(state);
+		return FALSE;
+	}
 	policyd_policy_set_max_connections(
 	        state->policy,
 	        (guint)hk_config_get_int(config, POLICYD_SECTION, POLICYD_CONF_MAX_CONNECTIONS));

@@ -41,7 +41,8 @@ void policyd_check(PolicydState *state, const PolicydRequest *request, const cha
 
 /* ----- policyd-policy.c: the Postfix policy listener ----- */
 
-PolicydPolicy *policyd_policy_new(PolicydState *state);
+/* NULL with error if the kernel refuses an epoll set. */
+PolicydPolicy *policyd_policy_new(PolicydState *state, GError **error);
 void policyd_policy_free(PolicydPolicy *policy);
 gboolean policyd_policy_listen(PolicydPolicy *policy, const char *spec, guint mode, gid_t group,
                                GError **error);
