@@ -265,9 +265,14 @@ write_stderr(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 	if (pending == NULL)
 		pending = g_string_sized_new(4096);
 	g_string_append_len(pending, stamp, (gssize)stamp_len);
-	g_string_append_printf(pending, "%s[%s] %s: %s\n", prgname ? prgname : "hanko",
-	                       domain ? domain : "hanko", level_label(level),
-	                       message ? message : "");
+	g_string_append(pending, prgname ? prgname : "hanko");
+	g_string_append_c(pending, '[');
+	g_string_append(pending, domain ? domain : "hanko");
+	g_string_append(pending, "] ");
+	g_string_append(pending, level_label(level));
+	g_string_append(pending, ": ");
+	g_string_append(pending, message ? message : "");
+	g_string_append_c(pending, '\n');
 	if (!may_batch(level) || pending->len > PENDING_MAX)
 		flush_locked();
 	g_mutex_unlock(&pending_lock);
@@ -290,6 +295,20 @@ hk_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpo
 	default:
 		return write_stderr(level, fields, n_fields);
 	}
+}
+
+void
+hk_log_text(const char *domain, GLogLevelFlags level, const char *message)
+{
+	/* what g_log() passes its writer: the journal needs PRIORITY */
+	static const char *const priorities[] = {"0", "1", "2", "3", "4", "5", "6", "7"};
+	const GLogField fields[] = {
+	        {"GLIB_DOMAIN", domain, -1},
+	        {"MESSAGE", message, -1},
+	        {"PRIORITY", priorities[syslog_priority(level) & 7], -1},
+	};
+
+	g_log_structured_array(level, fields, G_N_ELEMENTS(fields));
 }
 
 HkLogTarget

@@ -25,6 +25,12 @@ typedef enum {
 /* ident: "hanko-certd"; foreground forces stderr. Returns the target chosen. */
 HkLogTarget hk_log_init(const char *ident, gboolean foreground);
 void hk_log_set_debug(gboolean debug);
+/*
+ * Logs a message that is already text, as g_log(domain, level, "%s", message) would,
+ * but straight to the structured writer (hanko's, after hk_log_init()), without GLib's
+ * formatting pass and handler lookup: for a line per request.
+ */
+void hk_log_text(const char *domain, GLogLevelFlags level, const char *message);
 /* Writes out stderr lines batched during the current main loop iteration. */
 void hk_log_flush(void);
 gboolean hk_log_get_debug(void);

@@ -9,9 +9,11 @@
  * requests carry none; the auth module keeps passwords to itself).
  */
 #include "policyd-server.h"
+#include "hk-log.h"
 #include "hk-ossl.h"
 
 #include <gio/gio.h>
+#include <string.h>
 
 /* ----- the decision path ----- */
 
@@ -24,62 +26,60 @@ typedef struct {
 	gpointer data;
 } Check;
 
-/* Control characters from the client become '?' so a log line stays one line. Returns
- * text itself when it has none (the usual case), else a copy kept in *copy. */
-static const char *
-printable(const char *text, char **copy)
-{
-	const char *p;
-
-	text = text ? text : "";
-	for (p = text; *p != '\0' && (guchar)*p >= 0x20 && *p != 0x7f; p++)
-		;
-	if (*p == '\0')
-		return text;
-	*copy = g_strdup(text);
-	for (char *q = *copy; *q != '\0'; q++) {
-		if ((guchar)*q < 0x20 || *q == 0x7f)
-			*q = '?';
-	}
-	return *copy;
-}
-
-/* The copies printable() had to make. */
-typedef struct {
-	char *client, *address, *sender, *user;
-} LogCopies;
-
+/* Appends text with control characters (the client's) as '?': a log line stays one line. */
 static void
-log_copies_clear(LogCopies *copies)
+append_printable(GString *line, const char *text)
 {
-	g_free(copies->client);
-	g_free(copies->address);
-	g_free(copies->sender);
-	g_free(copies->user);
+	for (const char *p = text ? text : ""; *p != '\0'; p++)
+		g_string_append_c(line, (guchar)*p < 0x20 || *p == 0x7f ? '?' : *p);
 }
 
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LogCopies, log_copies_clear)
+/* "ORIGIN: client=NAME[ADDRESS] " */
+static void
+append_client(GString *line, const Check *check)
+{
+	const PolicydRequest *req = check->request;
 
+	g_string_append(line, check->origin);
+	g_string_append(line, ": client=");
+	append_printable(line, req->client_name ? req->client_name : "unknown");
+	g_string_append_c(line, '[');
+	append_printable(line, req->client_address);
+	g_string_append(line, "] ");
+}
+
+/* One line per decision, built by hand: policyd logs one for every request it answers. */
 static void
 log_decision(const Check *check, const PolicydDecision *decision)
 {
 	const PolicydRequest *req = check->request;
-	g_auto(LogCopies) copies = {0};
-	const char *client =
-	        printable(req->client_name ? req->client_name : "unknown", &copies.client);
-	const char *address = printable(req->client_address, &copies.address);
+	GString *line = check->state->log_line;
+	const char *fingerprint = decision->fingerprint ? decision->fingerprint : "-";
 
+	g_string_truncate(line, 0);
 	if (decision->outcome == POLICYD_OUTCOME_NOT_JUDGED) {
-		g_debug("%s: client=%s[%s] protocol_state=%s not judged: DUNNO", check->origin,
-		        client, address, req->protocol_state ? req->protocol_state : "");
+		if (!hk_log_get_debug())
+			return;
+		append_client(line, check);
+		g_string_append(line, "protocol_state=");
+		append_printable(line, req->protocol_state);
+		g_string_append(line, " not judged: DUNNO");
+		hk_log_text(G_LOG_DOMAIN, G_LOG_LEVEL_DEBUG, line->str);
 		return;
 	}
+	append_client(line, check);
+	g_string_append(line, "sender=<");
+	append_printable(line, req->sender);
 	/* the fingerprint's first 11 characters: "AB:CD:EF:01" */
-	g_message("%s: client=%s[%s] sender=<%s> fingerprint=%.11s user=%s outcome=%s action=%s",
-	          check->origin, client, address, printable(req->sender, &copies.sender),
-	          decision->fingerprint ? decision->fingerprint : "-",
-	          printable(decision->user ? decision->user : "-", &copies.user),
-	          policyd_outcome_name(decision->outcome), decision->action);
+	g_string_append(line, "> fingerprint=");
+	g_string_append_len(line, fingerprint, (gssize)strnlen(fingerprint, 11));
+	g_string_append(line, " user=");
+	append_printable(line, decision->user ? decision->user : "-");
+	g_string_append(line, " outcome=");
+	g_string_append(line, policyd_outcome_name(decision->outcome));
+	g_string_append(line, " action=");
+	append_printable(line, decision->action);
+	hk_log_text(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, line->str);
 }
 
 static void
@@ -273,6 +273,8 @@ state_free(PolicydState *state)
 	g_clear_pointer(&state->auth, policyd_auth_free);
 	g_clear_pointer(&state->certd, hk_ipc_async_free);
 	g_clear_pointer(&state->settings, policyd_settings_unref);
+	if (state->log_line != NULL)
+		g_string_free(state->log_line, TRUE);
 	g_free(state);
 }
 
@@ -284,6 +286,7 @@ policyd_start(HkDaemon *daemon, GError **error)
 
 	state->daemon = daemon;
 	state->config = config;
+	state->log_line = g_string_sized_new(256);
 	state->settings = policyd_settings_new(config, error);
 	if (state->settings == NULL) {
 		state_free(state);

@@ -23,6 +23,7 @@ typedef struct {
 	HkIpcServer *admin;
 	HkIpcGroupRoles admin_roles;
 	PolicydAuth *auth;
+	GString *log_line; /* the decision's log line, built here request after request */
 } PolicydState;
 
 extern const HkDaemonSpec policyd_daemon_spec;

@@ -53,13 +53,22 @@ test_stderr_target(void)
 		g_test_trap_assert_stderr("*hanko-test[test-log] info: operator message 42*");
 		g_test_trap_assert_stderr("*visible debug line*");
 		g_test_trap_assert_stderr_unmatched("*hidden debug line*");
+		/* hk_log_text(): the same line as g_log() with "%s", no formatting of its own */
+		g_test_trap_assert_stderr("*hanko-test[other] info: text 100% as is\n*");
+		g_test_trap_assert_stderr("*hanko-test[other] warning: a warning line\n*");
+		g_test_trap_assert_stderr_unmatched("*hidden text line*");
+		g_test_trap_assert_stderr("*hanko-test[other] debug: visible text line*");
 		return;
 	}
 	g_assert_cmpint(hk_log_init("hanko-test", TRUE), ==, HK_LOG_STDERR);
 	g_message("operator message %d", 42);
 	g_debug("hidden debug line");
+	hk_log_text("other", G_LOG_LEVEL_MESSAGE, "text 100% as is");
+	hk_log_text("other", G_LOG_LEVEL_WARNING, "a warning line");
+	hk_log_text("other", G_LOG_LEVEL_DEBUG, "hidden text line");
 	hk_log_set_debug(TRUE);
 	g_debug("visible debug line");
+	hk_log_text("other", G_LOG_LEVEL_DEBUG, "visible text line");
 }
 
 static gboolean
