@@ -392,6 +392,8 @@ test_protocol(Fixture *fx, gconstpointer data)
 	g_autofree char *a4 = ask(fd, NULL, "alice@example.org", "TLSv1.3");
 	g_autofree char *a5 = ask(in, fx->fp, "alice@example.org", "TLSv1.1");
 	g_autofree char *a6 = ask(in, "00:11", "alice@example.org", "TLSv1.3");
+	/* a control character from the client reaches neither the reply nor the log as such */
+	g_autofree char *a7 = ask(fd, fx->fp, "eve\033[1m@example.org", "TLSv1.3");
 	g_autofree char *pipelined = NULL;
 
 	g_assert_cmpstr(a1, ==, "OK");
@@ -400,6 +402,9 @@ test_protocol(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(a4, ==, "REJECT 5.7.1 client certificate required");
 	g_assert_cmpstr(a5, ==, "REJECT 5.7.1 TLS TLSv1.1 is not accepted, use TLSv1.2 or newer");
 	g_assert_cmpstr(a6, ==, "DUNNO");
+	g_assert_cmpstr(a7, ==,
+	                "REJECT 5.7.1 <eve?[1m@example.org>: sender address not owned by "
+	                "certificate user <alice>");
 	/* two requests in one write: two replies, in order */
 	{
 		g_autofree char *r1 = request(fx->fp, "bob@example.org", "TLSv1.3");
@@ -429,6 +434,8 @@ test_protocol(Fixture *fx, gconstpointer data)
 	assert_log_has(fx, "outcome=sender_mismatch action=" NO_OWNER);
 	assert_log_has(fx, "outcome=no_cert");
 	assert_log_has(fx, "outcome=old_tls");
+	assert_log_has(fx, "sender=<eve?[1m@example.org> fingerprint=");
+	assert_log_has(fx, "action=REJECT 5.7.1 <eve?[1m@example.org>: sender address");
 	assert_log_has(fx, "malformed request (line without name=value)");
 	assert_log_has(fx, "hanko needs smtpd_tls_fingerprint_digest = sha256");
 }
