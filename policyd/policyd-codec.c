@@ -31,6 +31,9 @@ static const AttrField attr_fields[] = {
         FIELD(ccert_subject),  FIELD(ccert_fingerprint), FIELD(ccert_pubkey_fingerprint),
 };
 
+G_STATIC_ASSERT(G_N_ELEMENTS(attr_fields) == POLICYD_REQUEST_N_FIELDS);
+G_STATIC_ASSERT(POLICYD_REQUEST_N_FIELDS <= 32); /* PolicydRequest.owned */
+
 /* The field at offset; through void * because the offsets are of char * members. */
 static char **
 field_at(PolicydRequest *request, gsize offset)
@@ -41,44 +44,43 @@ field_at(PolicydRequest *request, gsize offset)
 void
 policyd_request_clear(PolicydRequest *request)
 {
-	for (guint i = 0; i < G_N_ELEMENTS(attr_fields); i++)
-		g_clear_pointer(field_at(request, attr_fields[i].offset), g_free);
+	for (guint i = 0; i < G_N_ELEMENTS(attr_fields); i++) {
+		char **field = field_at(request, attr_fields[i].offset);
+
+		if (request->owned & (1u << i))
+			g_free(*field);
+		*field = NULL;
+	}
+	request->owned = 0;
+	g_clear_pointer(&request->values, g_free);
 }
 
-/* The field named name[0..len), or NULL for the attributes hanko does not read. Most of
- * a request's 29 attributes are not ours: comparing lengths first rejects them cheaply. */
-static char **
-field_named(PolicydRequest *request, const char *name, gsize len)
+/* The index of the field named name[0..len), or -1 for the attributes hanko does not
+ * read. Most of a request's 29 attributes are not ours: comparing lengths first rejects
+ * them cheaply. */
+static int
+field_index(const char *name, gsize len)
 {
 	for (guint i = 0; i < G_N_ELEMENTS(attr_fields); i++) {
 		if (attr_fields[i].name_len == len && memcmp(attr_fields[i].name, name, len) == 0)
-			return field_at(request, attr_fields[i].offset);
+			return (int)i;
 	}
-	return NULL;
-}
-
-static gboolean
-request_set_len(PolicydRequest *request, const char *name, gsize name_len, const char *value,
-                gsize value_len)
-{
-	char **field = field_named(request, name, name_len);
-
-	if (field == NULL)
-		return FALSE;
-	g_free(*field);
-	*field = g_strndup(value, value_len);
-	return TRUE;
+	return -1;
 }
 
 gboolean
 policyd_request_set(PolicydRequest *request, const char *name, const char *value)
 {
-	char **field = field_named(request, name, strlen(name));
+	int i = field_index(name, strlen(name));
+	char **field;
 
-	if (field == NULL)
+	if (i < 0)
 		return FALSE;
-	g_free(*field);
+	field = field_at(request, attr_fields[i].offset);
+	if (request->owned & (1u << i))
+		g_free(*field);
 	*field = g_strdup(value);
+	request->owned |= 1u << i;
 	return TRUE;
 }
 
@@ -87,6 +89,16 @@ policyd_decoder_init(PolicydDecoder *decoder)
 {
 	memset(decoder, 0, sizeof(*decoder));
 	decoder->line = g_string_sized_new(256);
+	decoder->values = g_string_sized_new(1024);
+}
+
+static void
+decoder_reset(PolicydDecoder *decoder)
+{
+	g_string_truncate(decoder->values, 0);
+	memset(decoder->value_at, 0, sizeof(decoder->value_at));
+	decoder->dead = 0;
+	decoder->n_attrs = 0;
 }
 
 void
@@ -95,8 +107,64 @@ policyd_decoder_clear(PolicydDecoder *decoder)
 	if (decoder->line != NULL)
 		g_string_free(decoder->line, TRUE);
 	decoder->line = NULL;
-	policyd_request_clear(&decoder->partial);
+	if (decoder->values != NULL)
+		g_string_free(decoder->values, TRUE);
+	decoder->values = NULL;
+	memset(decoder->value_at, 0, sizeof(decoder->value_at));
 	decoder->n_attrs = 0;
+}
+
+/* Drops the values that repeats replaced, so that a request repeating a long attribute
+ * holds no more than the one value of each field. */
+static void
+values_compact(PolicydDecoder *decoder)
+{
+	GString *live = g_string_sized_new(decoder->values->len - decoder->dead);
+
+	for (guint i = 0; i < G_N_ELEMENTS(decoder->value_at); i++) {
+		const char *value;
+
+		if (decoder->value_at[i] == 0)
+			continue;
+		value = decoder->values->str + decoder->value_at[i] - 1;
+		decoder->value_at[i] = (guint32)live->len + 1;
+		g_string_append_len(live, value, (gssize)strlen(value) + 1);
+	}
+	g_string_free(decoder->values, TRUE);
+	decoder->values = live;
+	decoder->dead = 0;
+}
+
+/* Keeps the value of field i, replacing an earlier one (the last wins). */
+static void
+value_set(PolicydDecoder *decoder, int i, const char *value, gsize len)
+{
+	GString *values = decoder->values;
+
+	len = strnlen(value, len); /* as text: a NUL byte ends the value */
+	if (decoder->value_at[i] != 0) {
+		decoder->dead += strlen(values->str + decoder->value_at[i] - 1) + 1;
+		if (decoder->dead > POLICYD_MAX_LINE * 4)
+			values_compact(decoder);
+		values = decoder->values;
+	}
+	decoder->value_at[i] = (guint32)values->len + 1;
+	g_string_append_len(values, value, (gssize)len);
+	g_string_append_c(values, '\0');
+}
+
+/* The request read: one block holding its values, the fields pointing into it. */
+static void
+decoder_take(PolicydDecoder *decoder, PolicydRequest *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->values = g_memdup2(decoder->values->str, decoder->values->len);
+	for (guint i = 0; i < G_N_ELEMENTS(attr_fields); i++) {
+		if (decoder->value_at[i] != 0)
+			*field_at(out, attr_fields[i].offset) =
+			        out->values + decoder->value_at[i] - 1;
+	}
+	decoder_reset(decoder);
 }
 
 /* One complete line (no newline, a trailing CR already removed; not NUL-terminated). */
@@ -104,6 +172,7 @@ static gboolean
 decode_attr(PolicydDecoder *decoder, const char *line, gsize len, GError **error)
 {
 	const char *eq = memchr(line, '=', len);
+	int field;
 
 	/* as text: a NUL byte before the '=' ends the line there */
 	if (eq != NULL && memchr(line, '\0', (gsize)(eq - line)) != NULL)
@@ -118,8 +187,9 @@ decode_attr(PolicydDecoder *decoder, const char *line, gsize len, GError **error
 		            "more than %d attributes", POLICYD_MAX_ATTRS);
 		return FALSE;
 	}
-	request_set_len(&decoder->partial, line, (gsize)(eq - line), eq + 1,
-	                len - (gsize)(eq + 1 - line));
+	field = field_index(line, (gsize)(eq - line));
+	if (field >= 0)
+		value_set(decoder, field, eq + 1, len - (gsize)(eq + 1 - line));
 	return TRUE;
 }
 
@@ -195,9 +265,7 @@ policyd_decoder_feed(PolicydDecoder *decoder, const char *data, gsize len, gsize
 			return POLICYD_DECODE_ERROR;
 		pos = (gsize)(nl - data) + 1; /* after the newline */
 		if (done) {
-			*out = decoder->partial;
-			memset(&decoder->partial, 0, sizeof(decoder->partial));
-			decoder->n_attrs = 0;
+			decoder_take(decoder, out);
 			*consumed = pos;
 			return POLICYD_DECODE_READY;
 		}

@@ -47,7 +47,12 @@ typedef struct {
 	char *ccert_subject;
 	char *ccert_fingerprint;
 	char *ccert_pubkey_fingerprint;
+	/* private: a decoded request's values lie in one block, the fields point into it */
+	char *values;
+	guint32 owned; /* fields set by policyd_request_set(), each a string of its own */
 } PolicydRequest;
+
+#define POLICYD_REQUEST_N_FIELDS 15
 
 void policyd_request_clear(PolicydRequest *request);
 /* Sets a field by attribute name; unknown names are ignored (FALSE). Used by the admin
@@ -56,8 +61,10 @@ gboolean policyd_request_set(PolicydRequest *request, const char *name, const ch
 
 /* Incremental decoder for one connection's byte stream. */
 typedef struct {
-	GString *line;          /* the line being read, without its newline */
-	PolicydRequest partial; /* the request being read */
+	GString *line;   /* the line being read, without its newline */
+	GString *values; /* the request's values read so far, each ended by a NUL */
+	guint32 value_at[POLICYD_REQUEST_N_FIELDS]; /* offset in values + 1; 0: absent */
+	gsize dead;                                 /* bytes of values a repeat replaced */
 	guint n_attrs;
 } PolicydDecoder;
 

@@ -194,6 +194,52 @@ test_endless_line(void)
 	g_assert_cmpuint(dec.line->len, <=, POLICYD_MAX_LINE + 1);
 }
 
+/* Repeating long attributes keeps one value per field, not every value sent. */
+static void
+test_repeats_bounded(void)
+{
+	g_auto(PolicydDecoder) dec = {0};
+	g_autoptr(GString) input = g_string_new(NULL);
+	g_autoptr(GString) value = g_string_new(NULL);
+	gsize used = 0, pos = 0;
+	gsize most = 0;
+
+	while (value->len < POLICYD_MAX_LINE - 20)
+		g_string_append_c(value, 'v');
+	for (guint i = 0; i < POLICYD_MAX_ATTRS - 2; i++)
+		g_string_append_printf(input, "%s=%u%s\n", i % 2 ? "sender" : "recipient", i,
+		                       value->str);
+	{
+		static const char last[] = "sender=last@x\nrecipient=r\0hidden\n\n";
+
+		g_string_append_len(input, last, sizeof(last) - 1);
+	}
+	policyd_decoder_init(&dec);
+	/* one line at a time, to see what the decoder holds in between */
+	while (pos < input->len) {
+		g_auto(PolicydRequest) req = {0};
+		const char *nl = memchr(input->str + pos, '\n', input->len - pos);
+		gsize len = (gsize)(nl - (input->str + pos)) + 1;
+		PolicydDecodeStatus st =
+		        policyd_decoder_feed(&dec, input->str + pos, len, &used, &req, NULL);
+
+		g_assert_cmpuint(used, ==, len);
+		most = MAX(most, dec.values->len);
+		pos += len;
+		if (st == POLICYD_DECODE_READY) {
+			g_assert_cmpuint(pos, ==, input->len);
+			g_assert_cmpstr(req.sender, ==, "last@x");
+			g_assert_cmpstr(req.recipient, ==, "r"); /* a NUL byte ends a value */
+		} else {
+			g_assert_cmpint(st, ==, POLICYD_DECODE_NEED_MORE);
+		}
+	}
+	/* two live values and at most the dead bytes allowed before a compaction */
+	g_assert_cmpuint(most, <=,
+	                 2 * (POLICYD_MAX_LINE + 1) + 4 * POLICYD_MAX_LINE + POLICYD_MAX_LINE + 1);
+	g_assert_cmpuint(dec.values->len, ==, 0);
+}
+
 static void
 test_reply(void)
 {
@@ -223,6 +269,25 @@ test_set(void)
 	g_assert_true(policyd_request_set(&req, "sender", "b@x"));
 	g_assert_false(policyd_request_set(&req, "no_such_attribute", "v"));
 	g_assert_cmpstr(req.sender, ==, "b@x");
+	g_assert_true(policyd_request_set(&req, "recipient", NULL));
+	g_assert_null(req.recipient);
+}
+
+/* A decoded request whose fields are then set one by one frees both kinds. */
+static void
+test_set_after_parse(void)
+{
+	static const char input[] = "sender=a@x\nrecipient=r@x\n\n";
+	g_auto(PolicydRequest) req = {0};
+
+	g_assert_true(policyd_request_parse(input, sizeof(input) - 1, &req, NULL));
+	g_assert_true(policyd_request_set(&req, "sender", "b@x"));
+	g_assert_cmpstr(req.sender, ==, "b@x");
+	g_assert_cmpstr(req.recipient, ==, "r@x");
+	policyd_request_clear(&req);
+	g_assert_null(req.sender);
+	g_assert_null(req.recipient);
+	policyd_request_clear(&req); /* cleared twice: nothing left to free */
 }
 
 int
@@ -234,7 +299,9 @@ main(int argc, char **argv)
 	g_test_add_func("/policyd/codec/tolerant", test_tolerant);
 	g_test_add_func("/policyd/codec/malformed", test_malformed);
 	g_test_add_func("/policyd/codec/endless-line", test_endless_line);
+	g_test_add_func("/policyd/codec/repeats-bounded", test_repeats_bounded);
 	g_test_add_func("/policyd/codec/reply", test_reply);
 	g_test_add_func("/policyd/codec/set", test_set);
+	g_test_add_func("/policyd/codec/set-after-parse", test_set_after_parse);
 	return g_test_run();
 }
