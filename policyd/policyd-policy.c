@@ -153,11 +153,28 @@ on_decided(const PolicydDecision *decision, gpointer data)
 	conn_unref(conn);
 }
 
+/* The answer of a request decided as it was read, with no earlier one waiting. */
+static void
+on_decided_now(const PolicydDecision *decision, gpointer data)
+{
+	Conn *conn = data;
+
+	policyd_reply_append(conn->out, decision->action);
+	conn_flush(conn);
+}
+
 static void
 job_start(Conn *conn, PolicydRequest *request)
 {
-	Job *job = g_new0(Job, 1);
+	Job *job;
 
+	/* most answers come from the cache: no job to queue, the reply leaves at once */
+	if (g_queue_is_empty(&conn->jobs) &&
+	    policyd_check_now(conn->policy->state, request, "policy", on_decided_now, conn)) {
+		policyd_request_clear(request);
+		return;
+	}
+	job = g_new0(Job, 1);
 	job->conn = conn_ref(conn);
 	job->request = *request;
 	g_queue_push_tail(&conn->jobs, job);

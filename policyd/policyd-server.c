@@ -119,32 +119,65 @@ check_later(const Check *check, const char *fingerprint, gboolean pubkey)
 	policyd_cache_fetch(check->state->cache, fingerprint, pubkey, on_lookup, later);
 }
 
+/* What a request needs from certd. */
+typedef struct {
+	const char *fingerprint; /* canonical; NULL when none is needed or usable */
+	char *normalized;        /* fingerprint, when it had to be normalized */
+	gboolean pubkey;
+	const PolicydLookup *hit; /* the cache's answer for it */
+} Needed;
+
+/* TRUE when the request can be decided now: it needs no lookup, its fingerprint is of no
+ * use (logged), or the cache has the answer (needed->hit). */
+static gboolean
+find_needed(PolicydState *state, const PolicydRequest *request, const char *origin, Needed *needed)
+{
+	g_autoptr(GError) error = NULL;
+	const char *fingerprint;
+
+	if (!policyd_needs_lookup(request, state->settings))
+		return TRUE;
+	/* Postfix sends the canonical form: a cache hit then allocates nothing here */
+	fingerprint = policyd_request_fingerprint_text(request, &needed->pubkey);
+	if (!hk_ossl_fingerprint_is_canonical(fingerprint))
+		fingerprint = needed->normalized =
+		        policyd_request_fingerprint(request, &needed->pubkey, &error);
+	if (fingerprint == NULL) {
+		g_warning("%s: %s (hanko needs smtpd_tls_fingerprint_digest = sha256)", origin,
+		          error->message);
+		return TRUE;
+	}
+	needed->fingerprint = fingerprint;
+	needed->hit = policyd_cache_get(state->cache, fingerprint, needed->pubkey);
+	return needed->hit != NULL;
+}
+
+gboolean
+policyd_check_now(PolicydState *state, const PolicydRequest *request, const char *origin,
+                  PolicydCheckFunc func, gpointer user_data)
+{
+	Check check = {state, state->settings, request, origin, func, user_data};
+	Needed needed = {0};
+	gboolean now = find_needed(state, request, origin, &needed);
+
+	if (now)
+		check_answer(&check, needed.hit);
+	g_free(needed.normalized);
+	return now;
+}
+
 void
 policyd_check(PolicydState *state, const PolicydRequest *request, const char *origin,
               PolicydCheckFunc func, gpointer user_data)
 {
-	g_autoptr(GError) error = NULL;
-	g_autofree char *normalized = NULL;
-	const char *fingerprint;
-	const PolicydLookup *hit = NULL;
-	gboolean pubkey = FALSE;
 	Check check = {state, state->settings, request, origin, func, user_data};
+	Needed needed = {0};
 
-	if (policyd_needs_lookup(request, state->settings)) {
-		/* Postfix sends the canonical form: a cache hit then allocates nothing here */
-		fingerprint = policyd_request_fingerprint_text(request, &pubkey);
-		if (!hk_ossl_fingerprint_is_canonical(fingerprint))
-			fingerprint = normalized =
-			        policyd_request_fingerprint(request, &pubkey, &error);
-		if (fingerprint == NULL)
-			g_warning("%s: %s (hanko needs smtpd_tls_fingerprint_digest = sha256)",
-			          origin, error->message);
-		else if ((hit = policyd_cache_get(state->cache, fingerprint, pubkey)) == NULL) {
-			check_later(&check, fingerprint, pubkey);
-			return;
-		}
-	}
-	check_answer(&check, hit);
+	if (find_needed(state, request, origin, &needed))
+		check_answer(&check, needed.hit);
+	else
+		check_later(&check, needed.fingerprint, needed.pubkey);
+	g_free(needed.normalized);
 }
 
 /* ----- listeners ----- */

@@ -39,6 +39,10 @@ typedef void (*PolicydCheckFunc)(const PolicydDecision *decision, gpointer user_
  */
 void policyd_check(PolicydState *state, const PolicydRequest *request, const char *origin,
                    PolicydCheckFunc func, gpointer user_data);
+/* The same when it can be decided without certd, and then TRUE: func has run. FALSE when
+ * it needs certd; nothing has happened then (call policyd_check()). */
+gboolean policyd_check_now(PolicydState *state, const PolicydRequest *request, const char *origin,
+                           PolicydCheckFunc func, gpointer user_data);
 
 /* ----- policyd-policy.c: the Postfix policy listener ----- */
 
