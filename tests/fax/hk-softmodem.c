@@ -7,7 +7,8 @@
  *
  *   hk-softmodem --link PATH [--class 1|2|2.0] [--far terminal|modem] [--far-link PATH2]
  *                [--rx-dir DIR] [--answer normal,busy,noanswer...] [--noanswer-ms MS]
- *                [--hangup-after N] [--silent] [--ecm] [--report FILE] [--calls N] [-v]
+ *                [--hangup-after N] [--garble-page N] [--silent] [--ecm]
+ *                [--report FILE] [--calls N] [-v]
  *
  * Prints "ready" on stdout once PATH exists; serves calls one after another until
  * SIGTERM or --calls N (then once the programs have closed the devices, or 3 s), then
@@ -56,6 +57,7 @@ typedef struct {
 	int line_delay_ms;
 	int hangup_after;
 	int hangup_rows;
+	int garble_page;
 	int calls;
 	gboolean silent;
 	gboolean ecm;
@@ -134,6 +136,9 @@ parse_options(int *argc, char ***argv, SmOptions *o, SmConfig *cfg, GError **err
 	         "Far terminal hangs up during page N+1", "N"},
 	        {"hangup-rows", 0, 0, G_OPTION_ARG_INT, &o->hangup_rows,
 	         "... once this many rows of it have arrived", "ROWS"},
+	        {"garble-page", 0, 0, G_OPTION_ARG_INT, &o->garble_page,
+	         "Far terminal gets page N garbled the first time (answers RTN; not with ECM)",
+	         "N"},
 	        {"silent", 0, 0, G_OPTION_ARG_NONE, &o->silent, "Never answer on the pty", NULL},
 	        {"ecm", 0, 0, G_OPTION_ARG_NONE, &o->ecm, "The far terminal offers ECM", NULL},
 	        {"report", 0, 0, G_OPTION_ARG_FILENAME, &o->report,
@@ -161,6 +166,7 @@ parse_options(int *argc, char ***argv, SmOptions *o, SmConfig *cfg, GError **err
 	        .line_delay_ms = CLAMP(o->line_delay_ms, 0, 2000),
 	        .hangup_after = o->hangup_after,
 	        .hangup_rows = MAX(o->hangup_rows, 1),
+	        .garble_page = MAX(o->garble_page, 0),
 	        .calls = o->calls,
 	        .silent = o->silent,
 	        .ecm = o->ecm,

@@ -18,8 +18,9 @@
  *
  * Page data is taken from the DTE at the line's rate plus a small buffer, as a modem's
  * buffer drains (the pty holds the DTE back: no XOFF is sent; Class 2 gets its XON after
- * CONNECT). Not emulated: receiving (+FDR, ATA), EOM (+FET=1, DLE ;), polling, RTN (the
- * simulated line never garbles a page).
+ * CONNECT). After RTN (the far end of --garble-page) it reports page status 2, takes the
+ * page the DTE sends again and lets T.30 retrain and send it again. Not emulated:
+ * receiving (+FDR, ATA), EOM (+FET=1, DLE ;), polling, procedure interrupts.
  *
  * Talks to: spandsp (T.30, modems, T.4 codec, through private structures of 0.0.6 where
  * T.30 has no API: the far DIS, the negotiated modem and coding, T.4's page source), the
@@ -107,6 +108,8 @@ struct SmClass2 {
 	int ppm;              /* of the last of them */
 	gboolean waiting;     /* in a phase handler, for the DTE */
 	gboolean need_reader; /* T.30 opened page 1: give T.4 the row reader */
+	int retrain_rate;     /* after RTN: the rate T.30 trains again at; 0: its first */
+	int told_rate;        /* the highest rate +FDCS told in this call */
 	TIFF *next;           /* page 2 onwards, read row by row */
 	guint32 next_row;
 	guint32 next_rows;
@@ -296,6 +299,8 @@ negotiated(SmClass2 *c2, int *p)
 		p[1] = 3;
 	else
 		p[1] = 1;
+	if (c2->retrain_rate > 0)
+		p[1] = c2->retrain_rate / 2400 - 1;
 	p[2] = 0;
 	p[3] = MIN(c2->session[3], caps[3]);
 	switch (t30->line_encoding) {
@@ -312,6 +317,27 @@ negotiated(SmClass2 *c2, int *p)
 	p[5] = t30->error_correcting_mode ? MAX(c2->session[5], 1) : 0;
 	p[6] = 0;
 	p[7] = p[4] == 3 ? 0 : caps[7];
+}
+
+/* spandsp 0.0.6's order of fallback (t30.c's fallback_sequence), modem and rate */
+static const struct {
+	int modem;
+	int rate;
+} fallbacks[] = {
+        {T30_SUPPORT_V17, 14400},   {T30_SUPPORT_V17, 12000},   {T30_SUPPORT_V17, 9600},
+        {T30_SUPPORT_V29, 9600},    {T30_SUPPORT_V17, 7200},    {T30_SUPPORT_V29, 7200},
+        {T30_SUPPORT_V27TER, 4800}, {T30_SUPPORT_V27TER, 2400},
+};
+
+/* The rate T.30 trains again at after RTN (its step_fallback_entry()); 0: none is left. */
+static int
+fallback_rate(const t30_state_t *t30)
+{
+	for (guint i = (guint)t30->current_fallback + 1; i < G_N_ELEMENTS(fallbacks); i++) {
+		if (fallbacks[i].modem & t30->current_permitted_modems)
+			return fallbacks[i].rate;
+	}
+	return 0;
 }
 
 /* BR of +FDCS in bit/s: 0 2400, 1 4800 ... 5 14400 */
@@ -470,6 +496,28 @@ tell_page_status(SmClass2 *c2, int status)
 	dte_result(c2, "OK");
 }
 
+/* RTN: T.30 (retransmit-capable) trains again and sends the page again from its own copy.
+ * As Class 2 has it, the DTE sends the page again too, after +FPTS:2 / +FPS:2: that copy
+ * is taken and checked, and must still hold an image. */
+static int
+take_page_again(SmClass2 *c2)
+{
+	/* the retrain's DCS goes out after this returns: +FDCS tells it with the next +FDT */
+	c2->retrain_rate = fallback_rate(c2->t30);
+	c2->dcs_told = FALSE;
+	if (!wait_for_page(c2)) {
+		kill_call(c2, HNG_ABORTED);
+		return 0;
+	}
+	c2_log(c2, "the DTE sends the page again after RTN");
+	if (!decode_page(c2, c2->pages_in)) {
+		kill_call(c2, HNG_IMAGE_FORMAT);
+		return 0;
+	}
+	set_more_pages(c2);
+	return 0;
+}
+
 static int
 on_phase_d(t30_state_t *t30, void *user_data, int fcf)
 {
@@ -484,13 +532,18 @@ on_phase_d(t30_state_t *t30, void *user_data, int fcf)
 	case T30_RTP:
 		status = 3;
 		break;
+	case T30_RTN:
+		status = 2;
+		break;
 	default:
-		/* RTN, PIN, PIP: the clean simulated line has no use for them */
+		/* PIN, PIP: procedure interrupts are not emulated */
 		c2_log(c2, "phase D: %s is not emulated", t30_frametype(fcf));
 		kill_call(c2, HNG_PHASE_D);
 		return 0;
 	}
 	tell_page_status(c2, status);
+	if (status == 2)
+		return take_page_again(c2);
 	if (c2->ppm != C2_PPM_MPS)
 		return 0;
 	if (!wait_for_page(c2)) {
@@ -568,6 +621,8 @@ start_t30(SmClass2 *c2)
 	t30_set_supported_modems(c2->t30, modems);
 	t30_set_supported_compressions(c2->t30, codings);
 	t30_set_ecm_capability(c2->t30, c2->session[5] > 0);
+	/* after RTN, send the page again rather than the next one (0.0.6 has no API for it) */
+	c2->t30->retransmit_capable = TRUE;
 	t30_set_phase_b_handler(c2->t30, on_phase_b, c2);
 	t30_set_phase_d_handler(c2->t30, on_phase_d, c2);
 	t30_set_phase_e_handler(c2->t30, on_phase_e, c2);
@@ -583,6 +638,8 @@ start_t30(SmClass2 *c2)
 	c2->dcs_told = FALSE;
 	c2->told_end = FALSE;
 	c2->need_reader = FALSE;
+	c2->retrain_rate = 0;
+	c2->told_rate = 0;
 	c2->state = C2_CALL;
 }
 
@@ -858,6 +915,7 @@ cmd_fdt(SmClass2 *c2, C2Query q)
 		text = params_text(c2->dcs, c2->v20);
 		dte_info(c2, "%s:%s", c2->v20 ? "+FCS" : "+FDCS", text);
 		c2->dcs_told = TRUE;
+		c2->told_rate = MAX(c2->told_rate, dcs_bit_rate(c2));
 	}
 	dte_result(c2, "CONNECT");
 	c2->data_start = g_get_monotonic_time();
@@ -1212,11 +1270,11 @@ sm_class2_call_event(SmClass2 *c2, int event)
 gboolean
 sm_class2_dcs(SmClass2 *c2, int *encoding, gboolean *ecm, int *bit_rate)
 {
-	if (!c2->dcs_told)
+	if (c2->told_rate == 0)
 		return FALSE;
 	*encoding = encoding_of(c2->dcs[4]);
 	*ecm = c2->dcs[5] > 0;
-	*bit_rate = dcs_bit_rate(c2);
+	*bit_rate = c2->told_rate;
 	return TRUE;
 }
 

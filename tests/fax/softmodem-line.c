@@ -85,6 +85,7 @@ struct Softmodem {
 	gint64 stopped_us;  /* wall time the line stood still for a Class 2 DTE, not yet taken */
 	gboolean cut_armed; /* --hangup-after: the page to cut has begun */
 	int cut_length;
+	SmGarble garble; /* --garble-page */
 };
 
 static gint64
@@ -391,9 +392,12 @@ end_call(Softmodem *sm, const char *result, const char *text)
 	        .line_samples = sm->line_samples,
 	        .t30_status = -1,
 	        .t30_text = text,
+	        .garbled = sm->cfg.garble_page <= 0 ? NULL : "",
 	};
 
 	if (sm->fax != NULL) {
+		if (r.garbled != NULL && sm_garble_verdict(&sm->garble) != NULL)
+			r.garbled = sm_garble_verdict(&sm->garble);
 		r.pages = sm->fax_stats.pages_rx;
 		r.rate = r.pages > 0 ? sm->fax_stats.bit_rate : 0;
 		r.ecm = sm->fax_stats.error_correcting_mode != 0;
@@ -407,6 +411,7 @@ end_call(Softmodem *sm, const char *result, const char *text)
 		sm->fax = NULL;
 	}
 	sm_report_append(sm->cfg.report, &r);
+	memset(&sm->garble, 0, sizeof(sm->garble));
 	sm->state = SM_LINE_IDLE;
 	sm->far_gone_at = 0;
 	sm->calls_done++;
@@ -444,6 +449,7 @@ start_terminal(Softmodem *sm)
 	                                            T30_SUPPORT_T6_COMPRESSION);
 	t30_set_ecm_capability(t30, sm->cfg.ecm);
 	t30_set_phase_e_handler(t30, on_phase_e, sm);
+	sm_garble_attach(&sm->garble, sm->fax, sm->cfg.garble_page);
 	fax_set_transmit_on_idle(sm->fax, TRUE);
 	set_logging(fax_get_logging_state(sm->fax), "far-fax", sm->cfg.verbose);
 	set_logging(t30_get_logging_state(t30), "far-t30", sm->cfg.verbose);

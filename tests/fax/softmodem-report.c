@@ -56,6 +56,8 @@ sm_report_json(const SmReport *r)
 	                       r->ecm ? "true" : "false");
 	g_string_append_printf(out, "\"t30_status\":%d,\"t30_text\":", r->t30_status);
 	append_json_string(out, r->t30_text);
+	if (r->garbled != NULL)
+		g_string_append_printf(out, ",\"garbled\":\"%s\"", r->garbled);
 	g_string_append(out, "}\n");
 	return g_string_free(out, FALSE);
 }

@@ -54,6 +54,7 @@ typedef struct {
 	gboolean silent;
 	gboolean ecm;
 	gboolean verbose;
+	int garble_page; /* the far terminal garbles this page's first coming (RTN); 0: none */
 	int class2;  /* 2 or 20: the near modem is Class 2 or 2.0 (softmodem-class2.c); 0: T.31 */
 	int stop_fd; /* readable: stop (a wait for the DTE gives up); -1: none */
 } SmConfig;
@@ -123,8 +124,28 @@ gboolean sm_class2_waiting(SmClass2 *c2);
 /* The DTE went away or the harness stops: the call ends after the wait. */
 void sm_class2_abort_wait(SmClass2 *c2);
 /* What +FDCS/+FCS told the DTE of the last call: T.4 coding (T4_COMPRESSION_*), ECM, the
- * signalling rate in bit/s; FALSE when it told nothing. */
+ * highest signalling rate in bit/s (a retrain after RTN tells a lower one); FALSE when it
+ * told nothing. */
 gboolean sm_class2_dcs(SmClass2 *c2, int *encoding, gboolean *ecm, int *bit_rate);
+
+/* softmodem-garble.c: the far terminal garbles a page's image data once (--garble-page). */
+typedef struct {
+	fax_state_t *fax;
+	int page; /* 1-based; 0: nothing is garbled */
+	t30_set_handler_t *set_rx_type;
+	void *set_rx_type_data;
+	int bit_rate;
+	guint64 bits;     /* image bits since the fast carrier trained */
+	gboolean touched; /* bits of the page now arriving were inverted */
+	gboolean done;
+	gboolean judging;    /* the far end's answer to the garbled page is due */
+	const char *verdict; /* that answer: "RTN" (or "MCF", "RTP"); NULL: none yet */
+} SmGarble;
+
+/* Hooks g into the far terminal fax (its set_rx_type handler and phase D handler). */
+void sm_garble_attach(SmGarble *g, fax_state_t *fax, int page);
+/* The far end's answer to the page it got garbled; NULL if none was garbled. */
+const char *sm_garble_verdict(SmGarble *g);
 
 /* softmodem-report.c */
 typedef struct {
@@ -137,7 +158,9 @@ typedef struct {
 	gboolean ecm;
 	int t30_status;
 	const char *t30_text;
-	const char *coding; /* MH, MR, MMR; "" when no page came */
+	const char *coding;  /* MH, MR, MMR; "" when no page came */
+	const char *garbled; /* --garble-page: the far end's answer to it ("" if none); NULL: not
+	                        asked */
 } SmReport;
 
 const char *sm_answer_name(SmAnswer answer);
