@@ -53,6 +53,7 @@ typedef struct {
 	/* how it went */
 	gboolean finished;
 	int completion;
+	guint rtn; /* pages the far end asked for again (RTN) */
 	t30_stats_t stats;
 	gboolean negotiating_reported;
 	guint page_reported;
@@ -113,6 +114,17 @@ phase_b_handler(t30_state_t *s, void *user_data, int result)
 		modem_report(c->call, FAX_PHASE_NEGOTIATING, 0,
 		             ident != NULL && *ident != '\0' ? ident : NULL);
 	}
+	return T30_ERR_OK;
+}
+
+/* The far end's answer to a page: only RTN is counted (T.30 itself acts on it). */
+static int
+phase_d_handler(t30_state_t *s, void *user_data, int fcf)
+{
+	Class1 *c = user_data;
+
+	if (fcf == T30_RTN)
+		c->rtn++;
 	return T30_ERR_OK;
 }
 
@@ -736,6 +748,7 @@ class1_t30_new(Class1 *c)
 	                                            T30_SUPPORT_T6_COMPRESSION);
 	t30_set_supported_modems(t30, c->modems);
 	t30_set_phase_b_handler(t30, phase_b_handler, c);
+	t30_set_phase_d_handler(t30, phase_d_handler, c);
 	t30_set_phase_e_handler(t30, phase_e_handler, c);
 	return t30;
 }
@@ -785,6 +798,18 @@ class1_outcome(Class1 *c, ModemOutcome *out)
 	g_autofree char *line = line_text(c);
 	FaxResultCode code = completion_result(c->completion);
 
+	if (code == FAX_RESULT_OK && pages < c->call->request->pages) {
+		/* spandsp 0.0.6 does not send a page again after RTN to EOP: it ends the call,
+		 * and T.30 calls that a success */
+		modem_outcome_set(
+		        out, FAX_RESULT_FAILED, pages,
+		        g_strdup_printf("%s, after %u of %u pages%s",
+		                        c->rtn > 0
+		                                ? "the far end rejected the last page (RTN)"
+		                                : "the call ended early",
+		                        pages, c->call->request->pages, line));
+		return;
+	}
 	if (code == FAX_RESULT_OK) {
 		modem_outcome_set(out, FAX_RESULT_OK, pages,
 		                  g_strdup_printf("sent %u page%s in %" G_GINT64_FORMAT " s%s",
