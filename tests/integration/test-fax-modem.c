@@ -139,15 +139,16 @@ tiff_pages(const char *path)
 	return pages;
 }
 
+/* The far end got the first n_pages of the n_sent pages, pixel for pixel. */
 static void
-assert_received_intact(Fixture *fx, guint call, guint n_pages)
+assert_received_first(Fixture *fx, guint call, guint n_sent, guint n_pages)
 {
 	g_autofree char *name = g_strdup_printf("rx-%u.tif", call);
 	g_autofree char *rx = g_build_filename(fx->rx_dir, name, NULL);
 	g_autoptr(GPtrArray) sent = tiff_pages(fx->tiff);
 	g_autoptr(GPtrArray) got = tiff_pages(rx);
 
-	g_assert_cmpuint(sent->len, ==, n_pages);
+	g_assert_cmpuint(sent->len, ==, n_sent);
 	g_assert_cmpuint(got->len, ==, n_pages);
 	for (guint i = 0; i < n_pages; i++) {
 		Page *a = g_ptr_array_index(sent, i);
@@ -157,6 +158,12 @@ assert_received_intact(Fixture *fx, guint call, guint n_pages)
 		g_assert_cmpuint(b->length, ==, a->length);
 		g_assert_cmpmem(b->pixels->data, b->pixels->len, a->pixels->data, a->pixels->len);
 	}
+}
+
+static void
+assert_received_intact(Fixture *fx, guint call, guint n_pages)
+{
+	assert_received_first(fx, call, n_pages, n_pages);
 }
 
 /* ----- the softmodem ----- */
@@ -215,6 +222,17 @@ softmodem_start(Fixture *fx, const char *const *extra)
 	}
 }
 
+/* What the softmodem said, into the test's output: for a test about to fail. */
+static void
+softmodem_show_log(Fixture *fx)
+{
+	g_autofree char *log = g_build_filename(fx->dir, "softmodem.log", NULL);
+	g_autofree char *text = NULL;
+
+	g_file_get_contents(log, &text, NULL, NULL);
+	g_test_message("hk-softmodem's log:\n%s", text != NULL ? text : "(none)");
+}
+
 /* With --calls 1 the softmodem writes its report line and exits once the far end is
  * done with the call, which can be a moment after our side hung up. */
 static void
@@ -226,6 +244,8 @@ softmodem_wait_exit(Fixture *fx)
 		int status;
 
 		if (waitpid(fx->softmodem, &status, WNOHANG) == fx->softmodem) {
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				softmodem_show_log(fx);
 			g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 			fx->softmodem = 0;
 			return;
@@ -364,6 +384,8 @@ typedef struct {
 	gboolean far_ecm;        /* the far terminal offers ECM */
 	const char *result_tail; /* the end of the result text */
 	const char *report;      /* in the softmodem's report line */
+	const char *garble;      /* hk-softmodem --garble-page; NULL: none */
+	const char *phases;      /* the progress expected; NULL: each page once */
 } ClassCase;
 
 static const ClassCase class1 = {"auto", NULL, FALSE, "ECM off", "\"result\":\"ok\""};
@@ -371,23 +393,33 @@ static const ClassCase class1 = {"auto", NULL, FALSE, "ECM off", "\"result\":\"o
 static void
 send_and_check(Fixture *fx, guint pages, const ClassCase *cc)
 {
-	const char *const extra[] = {"--calls",
-	                             "1",
-	                             cc->softmodem ? "--class" : NULL,
-	                             cc->softmodem,
-	                             cc->far_ecm ? "--ecm" : NULL,
-	                             NULL};
+	g_autoptr(GPtrArray) extra = g_ptr_array_new();
 	FaxSendResult result;
 	Progress progress = {0};
 	g_autofree char *report = NULL;
 	g_autofree char *expect = NULL;
 	g_autoptr(GString) phases = g_string_new("D N");
 
+	g_ptr_array_add(extra, (gpointer) "--calls");
+	g_ptr_array_add(extra, (gpointer) "1");
+	if (cc->softmodem != NULL) {
+		g_ptr_array_add(extra, (gpointer) "--class");
+		g_ptr_array_add(extra, (gpointer)cc->softmodem);
+	}
+	if (cc->far_ecm)
+		g_ptr_array_add(extra, (gpointer) "--ecm");
+	if (cc->garble != NULL) {
+		g_ptr_array_add(extra, (gpointer) "--garble-page");
+		g_ptr_array_add(extra, (gpointer)cc->garble);
+	}
+	g_ptr_array_add(extra, NULL);
 	render_pages(fx->tiff, pages);
-	softmodem_start(fx, extra);
+	softmodem_start(fx, (const char *const *)extra->pdata);
 	conf_set(fx, "class", cc->fclass);
 	plugin_open(fx);
 	send_pages(fx, pages, &progress, &result);
+	if (result.code != FAX_RESULT_OK)
+		softmodem_show_log(fx);
 	g_assert_cmpint(result.code, ==, FAX_RESULT_OK);
 	g_assert_cmpuint(result.pages_sent, ==, pages);
 	expect = g_strdup_printf("sent %u page%s in ", pages, pages == 1 ? "" : "s");
@@ -398,12 +430,21 @@ send_and_check(Fixture *fx, guint pages, const ClassCase *cc)
 	for (guint i = 1; i <= pages; i++)
 		g_string_append_printf(phases, " P%u/%u", i, pages);
 	g_string_append(phases, " H");
-	g_assert_cmpstr(progress.phases->str, ==, phases->str);
+	g_assert_cmpstr(progress.phases->str, ==, cc->phases ? cc->phases : phases->str);
 	assert_received_intact(fx, 1, pages);
 	/* the far end agrees */
 	softmodem_wait_exit(fx);
 	report = report_text(fx);
 	g_test_message("report: %s", report);
+	if (cc->garble != NULL) {
+		g_autofree char *log_path = g_build_filename(fx->dir, "softmodem.log", NULL);
+		g_autofree char *log = NULL;
+
+		g_file_get_contents(log_path, &log, NULL, NULL);
+		g_test_message("softmodem: %s", log != NULL && strstr(log, "came garbled") != NULL
+		                                        ? strstr(log, "far terminal: page")
+		                                        : "(no garbled page)");
+	}
 	g_assert_nonnull(strstr(report, "\"result\":\"ok\""));
 	g_assert_nonnull(strstr(report, cc->report));
 	assert_lock_released(fx);
@@ -450,6 +491,89 @@ test_class20_auto(Fixture *fx, gconstpointer data)
 	static const ClassCase cc = {"auto", "2.0", FALSE, "MR, ECM off", "\"ecm\":false"};
 
 	send_and_check(fx, 1, &cc);
+}
+
+#define RTN_REPORT                                                                                 \
+	"\"rate\":12000,\"ecm\":false,\"t30_status\":0,\"t30_text\":\"OK\",\"garbled\":\"RTN\""
+
+/* RTN: the far end finds page 1 garbled the first time and answers RTN. Class 1: the
+ * plugin's T.30 trains again one step lower (12000 bps) and sends the page again; both
+ * pages arrive intact. */
+static void
+test_rtn_class1(Fixture *fx, gconstpointer data)
+{
+	static const ClassCase cc = {"1",        NULL, FALSE, "12000 bps, MR, ECM off",
+	                             RTN_REPORT, "1",  NULL};
+
+	send_and_check(fx, 2, &cc);
+}
+
+/* Class 2: the modem says page status 2 (+FPTS:2), the plugin sends the page again (its
+ * progress says so), the modem retrains and tells the new rate (+FDCS) */
+static void
+test_rtn_class2(Fixture *fx, gconstpointer data)
+{
+	static const ClassCase cc = {
+	        "2", "2", FALSE, "12000 bps, MR, ECM off", RTN_REPORT, "1", "D N P1/2 P1/2 P2/2 H"};
+
+	send_and_check(fx, 2, &cc);
+}
+
+/* RTN for the last page of two: the job fails with one page sent. The far end is
+ * spandsp's, whose receiver ends the document at EOP and so takes no page after RTN. */
+static void
+expect_last_page_rejected(Fixture *fx, const char *fclass, const char *const *extra,
+                          const char *text, const char *phases)
+{
+	FaxSendResult result;
+	Progress progress = {0};
+	g_autofree char *report = NULL;
+
+	render_pages(fx->tiff, 2);
+	softmodem_start(fx, extra);
+	conf_set(fx, "class", fclass);
+	plugin_open(fx);
+	send_pages(fx, 2, &progress, &result);
+	g_test_message("result %d, %u pages: %s; progress %s", result.code, result.pages_sent,
+	               result.text, progress.phases->str);
+	g_assert_cmpint(result.code, ==, FAX_RESULT_FAILED);
+	g_assert_cmpuint(result.pages_sent, ==, 1);
+	g_assert_cmpstr(result.text, ==, text);
+	g_assert_cmpstr(progress.phases->str, ==, phases);
+	assert_received_first(fx, 1, 2, 1);
+	softmodem_wait_exit(fx);
+	report = report_text(fx);
+	g_test_message("report: %s", report);
+	g_assert_nonnull(strstr(report, "\"pages\":1,"));
+	g_assert_nonnull(strstr(report, "\"garbled\":\"RTN\""));
+	assert_lock_released(fx);
+	g_free(result.text);
+	progress_clear(&progress);
+}
+
+/* Class 1: spandsp 0.0.6's T.30 does not send a page again after RTN to EOP; it ends the
+ * call and calls that a success, which the job must not believe */
+static void
+test_rtn_class1_last(Fixture *fx, gconstpointer data)
+{
+	const char *const extra[] = {"--calls", "1", "--garble-page", "2", NULL};
+
+	expect_last_page_rejected(fx, "1", extra,
+	                          "the far end rejected the last page (RTN), after 1 of 2 pages "
+	                          "at 14400 bps, MR, ECM off",
+	                          "D N P1/2 P2/2 H");
+}
+
+/* Class 2.0: +FPS:2 after EOP; the plugin sends the page again, which the far end refuses */
+static void
+test_rtn_class20_last(Fixture *fx, gconstpointer data)
+{
+	const char *const extra[] = {"--calls", "1", "--class", "2.0", "--garble-page", "2", NULL};
+
+	expect_last_page_rejected(fx, "2.0", extra,
+	                          "ending a page: hang-up code 54 (no response to EOP repeated "
+	                          "three times), after 1 of 2 pages",
+	                          "D N P1/2 P2/2 P2/2 H");
 }
 
 static void
@@ -643,6 +767,14 @@ main(int argc, char **argv)
 	           fixture_tear_down);
 	g_test_add("/fax-modem/three-pages", Fixture, NULL, fixture_set_up, test_three_pages,
 	           fixture_tear_down);
+	g_test_add("/fax-modem/rtn/class1", Fixture, NULL, fixture_set_up, test_rtn_class1,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/rtn/class2", Fixture, NULL, fixture_set_up, test_rtn_class2,
+	           fixture_tear_down);
+	g_test_add("/fax-modem/rtn/class2.0-last-page", Fixture, NULL, fixture_set_up,
+	           test_rtn_class20_last, fixture_tear_down);
+	g_test_add("/fax-modem/rtn/class1-last-page", Fixture, NULL, fixture_set_up,
+	           test_rtn_class1_last, fixture_tear_down);
 	g_test_add("/fax-modem/class2/two-pages", Fixture, NULL, fixture_set_up, test_class2_pages,
 	           fixture_tear_down);
 	g_test_add("/fax-modem/class2.0/ecm-mmr", Fixture, NULL, fixture_set_up,
