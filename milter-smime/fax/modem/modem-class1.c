@@ -804,9 +804,8 @@ class1_outcome(Class1 *c, ModemOutcome *out)
 		modem_outcome_set(
 		        out, FAX_RESULT_FAILED, pages,
 		        g_strdup_printf("%s, after %u of %u pages%s",
-		                        c->rtn > 0
-		                                ? "the far end rejected the last page (RTN)"
-		                                : "the call ended early",
+		                        c->rtn > 0 ? "the far end rejected the last page (RTN)"
+		                                   : "the call ended early",
 		                        pages, c->call->request->pages, line));
 		return;
 	}
