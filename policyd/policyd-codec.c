@@ -106,12 +106,9 @@ policyd_decoder_clear(PolicydDecoder *decoder)
 {
 	if (decoder->line != NULL)
 		g_string_free(decoder->line, TRUE);
-	decoder->line = NULL;
 	if (decoder->values != NULL)
 		g_string_free(decoder->values, TRUE);
-	decoder->values = NULL;
-	memset(decoder->value_at, 0, sizeof(decoder->value_at));
-	decoder->n_attrs = 0;
+	memset(decoder, 0, sizeof(*decoder));
 }
 
 /* Drops the values that repeats replaced, so that a request repeating a long attribute
