@@ -396,8 +396,10 @@ end_call(Softmodem *sm, const char *result, const char *text)
 	};
 
 	if (sm->fax != NULL) {
-		if (r.garbled != NULL && sm_garble_verdict(&sm->garble) != NULL)
-			r.garbled = sm_garble_verdict(&sm->garble);
+		const char *verdict = sm_garble_verdict(&sm->garble);
+
+		if (r.garbled != NULL && verdict != NULL)
+			r.garbled = verdict;
 		r.pages = sm->fax_stats.pages_rx;
 		r.rate = r.pages > 0 ? sm->fax_stats.bit_rate : 0;
 		r.ecm = sm->fax_stats.error_correcting_mode != 0;
@@ -411,7 +413,6 @@ end_call(Softmodem *sm, const char *result, const char *text)
 		sm->fax = NULL;
 	}
 	sm_report_append(sm->cfg.report, &r);
-	memset(&sm->garble, 0, sizeof(sm->garble));
 	sm->state = SM_LINE_IDLE;
 	sm->far_gone_at = 0;
 	sm->calls_done++;

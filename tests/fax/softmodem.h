@@ -159,8 +159,7 @@ typedef struct {
 	int t30_status;
 	const char *t30_text;
 	const char *coding;  /* MH, MR, MMR; "" when no page came */
-	const char *garbled; /* --garble-page: the far end's answer to it ("" if none); NULL: not
-	                        asked */
+	const char *garbled; /* --garble-page: the far end's answer ("": none); NULL: not asked */
 } SmReport;
 
 const char *sm_answer_name(SmAnswer answer);
